@@ -1,0 +1,158 @@
+"""Writes on bots: the one transition function, lifecycle services and the event log.
+
+Every surface (admin action, API, dashboard button, Celery task) calls these, so the rules and
+the audit trail live in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from bots.errors import IllegalTransition, TransitionConflict
+from bots.models import Bot, BotEvent, BotExecution, BotMode, EventLevel, EventSource
+from bots.state import ACTIVE_STATUSES, BotStatus, can_transition
+from bots.validation import bot_validate
+from core.errors import ApplicationError
+from exchanges.models import ExchangeAccountStatus
+from organizations.models import Role
+from organizations.permissions import require_role
+
+
+def bot_event_record(
+    *,
+    organization_id: int,
+    kind: str,
+    message: str,
+    bot: Bot | None = None,
+    level: str = EventLevel.INFO,
+    data: dict[str, Any] | None = None,
+    actor=None,
+    source: str = EventSource.SYSTEM,
+) -> BotEvent:
+    """Append to the black box / audit trail. Never put a secret in `message` or `data`."""
+    return BotEvent.objects.create(
+        organization_id=organization_id,
+        bot=bot,
+        kind=kind,
+        message=message,
+        level=level,
+        data=data or {},
+        actor=actor if actor is not None and actor.is_authenticated else None,
+        source=source,
+    )
+
+
+def bot_transition(
+    *,
+    bot: Bot,
+    target: str,
+    actor=None,
+    source: str = EventSource.SYSTEM,
+    reason: str = "",
+    updates: dict[str, Any] | None = None,
+) -> Bot:
+    """Move `bot` from the status it was loaded with to `target`, or raise.
+
+    The write is `UPDATE ... WHERE id = %s AND status = <loaded status>`: of two processes that
+    both loaded the same status, exactly one changes a row; the other gets TransitionConflict.
+    """
+    current = bot.status
+    if not can_transition(current, target):
+        raise IllegalTransition(f"{bot.name}: cannot go from {current} to {target}.")
+    now = timezone.now()
+    values: dict[str, Any] = {"status": target, "status_changed_at": now, "updated_at": now, **(updates or {})}
+    if target == BotStatus.ERROR:
+        values["last_error"] = reason
+    with transaction.atomic():
+        changed = Bot.objects.filter(pk=bot.pk, status=current).update(**values)
+        if not changed:
+            actual = Bot.objects.filter(pk=bot.pk).values_list("status", flat=True).first()
+            raise TransitionConflict(
+                f"{bot.name} is now {actual or 'deleted'}; the change from {current} to {target} was not applied."
+            )
+        bot_event_record(
+            organization_id=bot.organization_id,
+            bot=bot,
+            kind=f"bot.{target}",
+            message=f"{current} → {target}" + (f": {reason}" if reason else ""),
+            level=EventLevel.ERROR if target == BotStatus.ERROR else EventLevel.INFO,
+            data={"from": current, "to": target},
+            actor=actor,
+            source=source,
+        )
+    for name, value in values.items():
+        setattr(bot, name, value)
+    return bot
+
+
+def bot_start(*, bot: Bot, user=None, source: str = EventSource.SYSTEM) -> Bot:
+    """Start a stopped (or failed) bot.
+
+    Needs the trader role; live mode also needs the admin role and a verified account. Refused
+    while a kill switch covers the organization.
+    """
+    from risk.selectors import kill_switch_engaged
+
+    require_role(user=user, organization=bot.organization_id, role=Role.TRADER, action="Starting a bot")
+    if bot.mode == BotMode.LIVE:
+        require_role(user=user, organization=bot.organization_id, role=Role.ADMIN, action="Starting a live bot")
+        if bot.exchange_account.status != ExchangeAccountStatus.ACTIVE or bot.exchange_account.last_verified_at is None:
+            raise ApplicationError("Live trading needs a verified, active exchange account.", field="exchange_account")
+    if kill_switch_engaged(organization_id=bot.organization_id):
+        raise ApplicationError("The kill switch is engaged: no bot can start until it is released.", code="kill_switch")
+    bot_validate(bot=bot)
+    with transaction.atomic():
+        Bot.objects.filter(pk=bot.pk).update(params=bot.params, desired_status=BotStatus.RUNNING)
+        bot.desired_status = BotStatus.RUNNING
+        bot_transition(
+            bot=bot,
+            target=BotStatus.STARTING,
+            actor=user,
+            source=source,
+            updates={"consecutive_errors": 0, "last_error": ""},
+        )
+        if bot.execution == BotExecution.NATIVE:
+            # Native bots need nothing remote to come up: the first tick is due now.
+            bot_transition(
+                bot=bot, target=BotStatus.RUNNING, actor=user, source=source, updates={"next_tick_at": timezone.now()}
+            )
+    return bot
+
+
+def bot_stop(
+    *, bot: Bot, user=None, source: str = EventSource.SYSTEM, reason: str = "", cancel_orders: bool = True
+) -> Bot:
+    """Stop a running, degraded or starting bot; no further tick is dispatched for it."""
+    require_role(user=user, organization=bot.organization_id, role=Role.TRADER, action="Stopping a bot")
+    if bot.status not in ACTIVE_STATUSES | {BotStatus.STARTING}:
+        raise IllegalTransition(f"{bot.name} is {bot.status}; only a starting or running bot can be stopped.")
+    with transaction.atomic():
+        Bot.objects.filter(pk=bot.pk).update(desired_status=BotStatus.STOPPED)
+        bot.desired_status = BotStatus.STOPPED
+        bot_transition(
+            bot=bot, target=BotStatus.STOPPING, actor=user, source=source, reason=reason, updates={"next_tick_at": None}
+        )
+        if bot.execution == BotExecution.NATIVE:
+            bot_transition(
+                bot=bot,
+                target=BotStatus.STOPPED,
+                actor=user,
+                source=source,
+                reason="open orders canceled" if cancel_orders else "open orders left in place",
+            )
+    return bot
+
+
+def bot_restart(*, bot: Bot, user=None, source: str = EventSource.SYSTEM) -> Bot:
+    """Stop (when running) and start again, as one audited action."""
+    if bot.status in ACTIVE_STATUSES | {BotStatus.STARTING}:
+        bot_stop(bot=bot, user=user, source=source, reason="restart")
+    bot = Bot.objects.select_related("exchange_account").get(pk=bot.pk)
+    bot_start(bot=bot, user=user, source=source)
+    Bot.objects.filter(pk=bot.pk).update(restart_count=F("restart_count") + 1)
+    bot.refresh_from_db(fields=["restart_count"])
+    return bot

@@ -1,0 +1,1 @@
+"""Small pieces every app shares: the application error and the money field."""

@@ -1,0 +1,3 @@
+"""WebSocket routes. The live-update consumer joins them in the surfaces issue."""
+
+websocket_urlpatterns: list = []
