@@ -1,0 +1,174 @@
+"""Factories for every model; each owned row gets a consistent organization."""
+
+from decimal import Decimal
+
+import factory
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from analytics.models import MetricSnapshot
+from bots.hummingbot.models import HummingbotDeployment, HummingbotInstance
+from bots.models import Bot, BotEvent, Fill, Order, Position
+from exchanges.models import ExchangeAccount
+from organizations.models import ApiKey, Membership, Organization, Role, hash_api_secret
+from risk.models import KillSwitch, RiskLimits
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ["username"]
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.test")
+    password = factory.django.Password("pw")
+
+
+class OrganizationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Organization
+
+    name = factory.Sequence(lambda n: f"Org {n}")
+    slug = factory.Sequence(lambda n: f"org-{n}")
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    user = factory.SubFactory(UserFactory)
+    organization = factory.SubFactory(OrganizationFactory)
+    role = Role.VIEWER
+
+
+class ApiKeyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ApiKey
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = "integration"
+    prefix = factory.Sequence(lambda n: f"{n:08x}")
+    hashed_secret = hash_api_secret("secret")
+    scopes = ["read"]
+
+
+class ExchangeAccountFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ExchangeAccount
+
+    organization = factory.SubFactory(OrganizationFactory)
+    exchange = "paper"
+    label = factory.Sequence(lambda n: f"Account {n}")
+    status = "active"
+
+
+class BotFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Bot
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"Bot {n}")
+    strategy = "grid"
+    params = factory.LazyFunction(dict)
+    exchange_account = factory.SubFactory(ExchangeAccountFactory, organization=factory.SelfAttribute("..organization"))
+    symbol = "BTC/USDT"
+
+
+class OrderFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Order
+
+    bot = factory.SubFactory(BotFactory)
+    organization = factory.SelfAttribute("bot.organization")
+    exchange_account = factory.SelfAttribute("bot.exchange_account")
+    client_order_id = factory.Sequence(lambda n: f"cid-{n:010d}")
+    symbol = "BTC/USDT"
+    side = "buy"
+    type = "limit"
+    price = Decimal("30000")
+    amount = Decimal("0.01")
+
+
+class FillFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Fill
+
+    order = factory.SubFactory(OrderFactory)
+    organization = factory.SelfAttribute("order.organization")
+    exchange_account = factory.SelfAttribute("order.exchange_account")
+    bot = factory.SelfAttribute("order.bot")
+    trade_id = factory.Sequence(lambda n: f"t-{n}")
+    symbol = "BTC/USDT"
+    side = "buy"
+    price = Decimal("30000")
+    amount = Decimal("0.01")
+    ts = factory.LazyFunction(timezone.now)
+
+
+class PositionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Position
+
+    bot = factory.SubFactory(BotFactory)
+    organization = factory.SelfAttribute("bot.organization")
+    symbol = "BTC/USDT"
+    quantity = Decimal("0.01")
+    average_entry_price = Decimal("30000")
+    opened_at = factory.LazyFunction(timezone.now)
+
+
+class BotEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = BotEvent
+
+    bot = factory.SubFactory(BotFactory)
+    organization = factory.SelfAttribute("bot.organization")
+    kind = "test.event"
+    message = "something happened"
+
+
+class RiskLimitsFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = RiskLimits
+
+    organization = factory.SubFactory(OrganizationFactory)
+    max_order_notional = Decimal("1000")
+
+
+class KillSwitchFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = KillSwitch
+
+    organization = factory.SubFactory(OrganizationFactory)
+
+
+class MetricSnapshotFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = MetricSnapshot
+
+    bot = factory.SubFactory(BotFactory)
+    organization = factory.SelfAttribute("bot.organization")
+    ts = factory.LazyFunction(timezone.now)
+    balance = Decimal("1000")
+    equity = Decimal("1010")
+
+
+class HummingbotInstanceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = HummingbotInstance
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"hb-{n}")
+    instance_id = factory.Sequence(lambda n: f"instance-{n}")
+
+
+class HummingbotDeploymentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = HummingbotDeployment
+
+    bot = factory.SubFactory(BotFactory, execution="hummingbot")
+    organization = factory.SelfAttribute("bot.organization")
+    instance = factory.SubFactory(HummingbotInstanceFactory, organization=factory.SelfAttribute("..organization"))
+    strategy_name = "pure_market_making"
+    config_file = "conf_pmm_1.yml"
+    rendered_config = "strategy: pure_market_making\n"

@@ -1,0 +1,48 @@
+"""The demo seed creates a usable organization, and running it again changes nothing."""
+
+import pytest
+from django.core.management import call_command
+
+from bots.models import Bot
+from exchanges.models import ExchangeAccount
+from organizations.models import Membership, Organization
+from risk.models import RiskLimits
+from strategies.registry import all_specs
+
+
+def snapshot() -> dict:
+    return {
+        model.__name__: sorted(model.objects.values_list("pk", "updated_at" if hasattr(model, "updated_at") else "pk"))
+        for model in (Organization, Membership, ExchangeAccount, Bot, RiskLimits)
+    } | {"memberships": sorted(Membership.objects.values_list("user__username", "role"))}
+
+
+@pytest.mark.django_db
+def test_it_seeds_an_owner_a_viewer_a_paper_account_and_every_strategy(capsys):
+    call_command("seed_demo")
+    org = Organization.objects.get(slug="demo")
+    roles = dict(Membership.objects.filter(organization=org).values_list("user__username", "role"))
+    assert roles == {"owner": "owner", "viewer": "viewer"}
+    assert ExchangeAccount.objects.filter(organization=org, exchange="paper").count() == 2
+    assert set(Bot.objects.filter(organization=org).values_list("strategy", flat=True)) == {s.key for s in all_specs()}
+    for bot in Bot.objects.filter(organization=org):
+        bot.full_clean()  # params are valid for their strategy
+    assert "owner / owner-demo" in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_running_it_twice_changes_nothing(capsys):
+    call_command("seed_demo")
+    first = snapshot()
+    call_command("seed_demo")
+    assert snapshot() == first
+    assert "(0 new rows)" in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_it_refuses_production_settings(settings):
+    from django.core.management import CommandError
+
+    settings.SETTINGS_MODULE = "config.settings.production"
+    with pytest.raises(CommandError, match="production"):
+        call_command("seed_demo")
