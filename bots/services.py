@@ -136,15 +136,44 @@ def bot_stop(
         bot_transition(
             bot=bot, target=BotStatus.STOPPING, actor=user, source=source, reason=reason, updates={"next_tick_at": None}
         )
-        if bot.execution == BotExecution.NATIVE:
+    if bot.execution == BotExecution.NATIVE:
+        note = "open orders left in place"
+        if cancel_orders:
+            from bots.orders import orders_cancel_for_bot
+
+            note = f"{orders_cancel_for_bot(bot=bot, source=source)} open order(s) canceled"
+        bot_transition(bot=bot, target=BotStatus.STOPPED, actor=user, source=source, reason=note)
+    return bot
+
+
+def bots_pause_for_account(*, account, reason: str) -> int:
+    """The exchange refused the account's credentials: stop trading on it until someone fixes
+    them. The account is paused and its bots go to error with the reason (no retries)."""
+    from exchanges.models import ExchangeAccount
+
+    ExchangeAccount.objects.filter(pk=account.pk).update(
+        status=ExchangeAccountStatus.PAUSED, status_reason=f"Authentication failed: {reason}"[:500]
+    )
+    affected = 0
+    bots = Bot.objects.filter(exchange_account=account, status__in=ACTIVE_STATUSES | {BotStatus.STARTING})
+    for bot in bots:
+        try:
             bot_transition(
                 bot=bot,
-                target=BotStatus.STOPPED,
-                actor=user,
-                source=source,
-                reason="open orders canceled" if cancel_orders else "open orders left in place",
+                target=BotStatus.ERROR,
+                reason=f"exchange authentication failed; fix the credentials, then start again: {reason}",
             )
-    return bot
+            affected += 1
+        except ApplicationError:
+            continue
+    bot_event_record(
+        organization_id=account.organization_id,
+        kind="exchange.auth_failed",
+        message=f"{account.label}: the exchange refused the credentials; {affected} bot(s) stopped in error.",
+        level=EventLevel.CRITICAL,
+        data={"account": account.pk},
+    )
+    return affected
 
 
 def bot_restart(*, bot: Bot, user=None, source: str = EventSource.SYSTEM) -> Bot:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Q
 
+from core.fields import MoneyField
 from exchanges.fields import SecretField
 from exchanges.secrets import mask
 from organizations.tenancy import OrganizationOwned
@@ -56,6 +60,19 @@ class ExchangeAccount(OrganizationOwned):
     circuit_state = models.CharField(max_length=16, choices=CircuitState.choices, default=CircuitState.CLOSED)
     circuit_changed_at = models.DateTimeField(null=True, blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
+    trades_synced_until = models.JSONField(
+        default=dict, blank=True, editable=False, help_text="Reconciliation's trade cursor per symbol (ms)."
+    )
+    last_reconciled_at = models.DateTimeField(null=True, blank=True, editable=False)
+    reconcile_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    paper_taker_fee = MoneyField(default=Decimal("0.001"), help_text="Paper exchange: fee rate of market orders.")
+    paper_maker_fee = MoneyField(default=Decimal("0.001"), help_text="Paper exchange: fee rate of resting orders.")
+    paper_slippage = MoneyField(
+        default=Decimal("0.0005"), help_text="Paper exchange: market orders fill this fraction worse than the price."
+    )
+    paper_participation = MoneyField(
+        default=Decimal("0.1"), help_text="Paper exchange: share of a candle's volume one order can take."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -83,3 +100,104 @@ class ExchangeAccount(OrganizationOwned):
     @property
     def masked_passphrase(self) -> str:
         return mask(self.passphrase)
+
+
+class Candle(models.Model):
+    """One OHLCV candle. Unique per exchange, symbol, timeframe and open time; gaps are reported,
+    never filled with invented data."""
+
+    exchange = models.CharField(max_length=32)
+    symbol = models.CharField(max_length=32)
+    timeframe = models.CharField(max_length=8)
+    ts = models.DateTimeField(help_text="Open time (UTC).")
+    open = MoneyField()
+    high = MoneyField()
+    low = MoneyField()
+    close = MoneyField()
+    volume = MoneyField()
+
+    class Meta:
+        ordering = ["exchange", "symbol", "timeframe", "ts"]
+        constraints = [
+            models.UniqueConstraint(fields=["exchange", "symbol", "timeframe", "ts"], name="candle_unique_slot"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.exchange} {self.symbol} {self.timeframe} {self.ts:%Y-%m-%d %H:%M}"
+
+
+class PaperBalance(models.Model):
+    """The paper exchange's ledger: one asset of one paper account."""
+
+    account = models.ForeignKey(ExchangeAccount, on_delete=models.CASCADE, related_name="paper_balances")
+    asset = models.CharField(max_length=16)
+    free = MoneyField(default=Decimal("0"))
+    locked = MoneyField(default=Decimal("0"))
+
+    class Meta:
+        ordering = ["account", "asset"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "asset"], name="paperbalance_unique_asset"),
+            models.CheckConstraint(condition=Q(free__gte=0) & Q(locked__gte=0), name="paperbalance_nonnegative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.asset}: {self.free} free, {self.locked} locked"
+
+
+class PaperOrder(models.Model):
+    """An order as the paper exchange holds it: the exchange side, kept apart from our Order rows
+    so that the same placement and reconciliation code serves paper and live."""
+
+    account = models.ForeignKey(ExchangeAccount, on_delete=models.CASCADE, related_name="paper_orders")
+    client_order_id = models.CharField(max_length=64)
+    symbol = models.CharField(max_length=32)
+    side = models.CharField(max_length=4)
+    type = models.CharField(max_length=8)
+    price = MoneyField(null=True, blank=True)
+    amount = MoneyField()
+    filled = MoneyField(default=Decimal("0"))
+    cost = MoneyField(default=Decimal("0"))
+    fee = MoneyField(default=Decimal("0"))
+    reserved = MoneyField(default=Decimal("0"), help_text="Funds still locked for the unfilled part.")
+    status = models.CharField(max_length=20)
+    created_ms = models.BigIntegerField(help_text="Market time of placement (ms).")
+    matched_until_ms = models.BigIntegerField(help_text="Candles before this time were matched (ms).")
+    updated_ms = models.BigIntegerField()
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["account", "status"], name="paperorder_account_status_idx")]
+        constraints = [
+            # Like real exchanges: a client id may not repeat while its order is still open.
+            models.UniqueConstraint(
+                fields=["account", "client_order_id"],
+                condition=Q(status__in=["open", "partially_filled"]),
+                name="paperorder_unique_open_client_id",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"paper #{self.pk} {self.side} {self.amount} {self.symbol} ({self.status})"
+
+
+class PaperTrade(models.Model):
+    """A fill on the paper exchange."""
+
+    account = models.ForeignKey(ExchangeAccount, on_delete=models.CASCADE, related_name="paper_trades")
+    order = models.ForeignKey(PaperOrder, on_delete=models.CASCADE, related_name="trades")
+    symbol = models.CharField(max_length=32)
+    side = models.CharField(max_length=4)
+    price = MoneyField()
+    amount = MoneyField()
+    fee = MoneyField(default=Decimal("0"))
+    fee_currency = models.CharField(max_length=16)
+    is_maker = models.BooleanField(default=False)
+    ts_ms = models.BigIntegerField()
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["account", "symbol", "id"], name="papertrade_account_symbol_idx")]
+
+    def __str__(self) -> str:
+        return f"paper trade #{self.pk} {self.side} {self.amount} {self.symbol} @ {self.price}"

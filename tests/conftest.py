@@ -6,6 +6,8 @@ from django.contrib.auth.models import Permission
 from organizations.models import Role
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 
+pytest_plugins = ["tests.paper_fixtures"]
+
 OUR_APPS = ["organizations", "exchanges", "bots", "risk", "analytics", "alerts"]
 
 

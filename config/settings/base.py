@@ -182,3 +182,26 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Exchanges.
+EXCHANGE_TIMEOUT_MS = env.int("EXCHANGE_TIMEOUT_MS", default=10_000)
+# Consecutive unhealthy answers (network, 5xx, 429) that open an account's circuit breaker, and how
+# long it stays open before one probe call is let through.
+EXCHANGE_CIRCUIT_THRESHOLD = env.int("EXCHANGE_CIRCUIT_THRESHOLD", default=5)
+EXCHANGE_CIRCUIT_COOLDOWN_SECONDS = env.int("EXCHANGE_CIRCUIT_COOLDOWN_SECONDS", default=30)
+# Base URL per ccxt exchange id, replacing the exchange's own hosts (a proxy, or a loopback
+# server in tests). Empty in normal operation.
+EXCHANGE_URL_OVERRIDES: dict[str, str] = {}
+# Exchanges report fresh orders as "not found" for a while; reconciliation marks an order missing
+# only after it has been absent this long.
+RECONCILE_MISSING_GRACE_SECONDS = env.int("RECONCILE_MISSING_GRACE_SECONDS", default=90)
+# Trades are re-read this far back on each pass, so late and out-of-order reports are caught.
+RECONCILE_TRADES_OVERLAP_SECONDS = env.int("RECONCILE_TRADES_OVERLAP_SECONDS", default=600)
+# The paper exchange replays these candles; market time = PAPER_REPLAY_START + wall time since
+# PAPER_REPLAY_ANCHOR, wrapping around at the end of the data.
+PAPER_DATA_EXCHANGE = "binance"
+PAPER_TIMEFRAME = "5m"
+
+CELERY_BEAT_SCHEDULE = {
+    "reconcile-accounts": {"task": "bots.tasks.reconcile_all", "schedule": 60.0},
+}

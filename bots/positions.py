@@ -1,0 +1,131 @@
+"""Position arithmetic on plain Decimals (average cost, signed quantity), and its application to
+Position rows. A position is always the ordered sum of its fills: `position_rebuild` replays them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+from django.db import transaction
+
+from bots.models import Fill, Position
+
+ZERO = Decimal("0")
+
+
+@dataclass(frozen=True)
+class PositionState:
+    quantity: Decimal = ZERO  # signed: negative is short
+    average_price: Decimal = ZERO
+    realized_pnl: Decimal = ZERO  # before fees
+    fees: Decimal = ZERO  # in quote currency
+
+
+def apply_fill(state: PositionState, *, side: str, price: Decimal, amount: Decimal, fee: Decimal) -> PositionState:
+    """The position after one fill. Increasing moves the average cost; reducing realizes
+    (price - average) per unit closed; crossing zero opens the remainder at the fill price."""
+    delta = amount if side == "buy" else -amount
+    q, avg = state.quantity, state.average_price
+    fees = state.fees + fee
+    if q == 0 or (q > 0) == (delta > 0):
+        new_q = q + delta
+        new_avg = (abs(q) * avg + amount * price) / abs(new_q)
+        return replace(state, quantity=new_q, average_price=new_avg, fees=fees)
+    closing = min(abs(delta), abs(q))
+    direction = 1 if q > 0 else -1
+    realized = state.realized_pnl + closing * (price - avg) * direction
+    new_q = q + delta
+    if new_q == 0:
+        new_avg = ZERO
+    elif (new_q > 0) != (q > 0):
+        new_avg = price  # flipped: the remainder is a new position at this price
+    else:
+        new_avg = avg
+    return PositionState(quantity=new_q, average_price=new_avg, realized_pnl=realized, fees=fees)
+
+
+def unrealized_pnl(state: PositionState, mark: Decimal) -> Decimal:
+    return (mark - state.average_price) * state.quantity
+
+
+def fee_in_quote(fill: Fill) -> Decimal:
+    """Fees are booked in the quote currency; a fee charged in the base asset is valued at the fill price."""
+    base = fill.symbol.split("/")[0]
+    return fill.fee * fill.price if fill.fee_currency == base else fill.fee
+
+
+def _state(position: Position) -> PositionState:
+    return PositionState(position.quantity, position.average_entry_price, position.realized_pnl, position.fees_paid)
+
+
+def _store(position: Position, state: PositionState) -> None:
+    position.quantity = state.quantity
+    position.average_entry_price = state.average_price.quantize(Decimal("1e-18"))
+    position.realized_pnl = state.realized_pnl
+    position.fees_paid = state.fees
+
+
+def position_apply_fills(*, fills: list[Fill]) -> None:
+    """Add newly stored fills to their bots' open positions (opening one where needed). When a new
+    fill is older than one already applied, the position is rebuilt from all fills instead, so the
+    result never depends on the order in which the exchange reported them."""
+    groups: dict[tuple[int, str], list[Fill]] = {}
+    for fill in fills:
+        if fill.bot_id is not None:
+            groups.setdefault((fill.bot_id, fill.symbol), []).append(fill)
+    for (bot_id, symbol), new in groups.items():
+        new.sort(key=lambda f: (f.ts, f.pk))
+        with transaction.atomic():
+            position = (
+                Position.objects.select_for_update()
+                .filter(bot_id=bot_id, symbol=symbol, closed_at__isnull=True)
+                .first()
+            )
+            latest_before = (
+                Fill.objects.filter(bot_id=bot_id, symbol=symbol)
+                .exclude(pk__in=[f.pk for f in new])
+                .order_by("-ts")
+                .values_list("ts", flat=True)
+                .first()
+            )
+            if latest_before is not None and new[0].ts < latest_before:
+                position_rebuild(bot_id=bot_id, symbol=symbol)
+                continue
+            for fill in new:
+                if position is None:
+                    position = Position(
+                        organization_id=fill.organization_id, bot_id=bot_id, symbol=symbol, opened_at=fill.ts
+                    )
+                state = apply_fill(
+                    _state(position), side=fill.side, price=fill.price, amount=fill.amount, fee=fee_in_quote(fill)
+                )
+                _store(position, state)
+                if state.quantity == 0:
+                    position.closed_at, position.exit_reason = fill.ts, position.exit_reason or "flat"
+                    position.save()
+                    position = None
+            if position is not None:
+                position.save()
+
+
+def position_rebuild(*, bot_id: int, symbol: str) -> Position | None:
+    """Replay every fill of a bot and symbol in time order into position rows (one per round trip)."""
+    with transaction.atomic():
+        Position.objects.filter(bot_id=bot_id, symbol=symbol).select_for_update().delete()
+        position = None
+        for fill in Fill.objects.filter(bot_id=bot_id, symbol=symbol).order_by("ts", "pk"):
+            if position is None:
+                position = Position(
+                    organization_id=fill.organization_id, bot_id=bot_id, symbol=symbol, opened_at=fill.ts
+                )
+            state = apply_fill(
+                _state(position), side=fill.side, price=fill.price, amount=fill.amount, fee=fee_in_quote(fill)
+            )
+            _store(position, state)
+            if state.quantity == 0:
+                position.closed_at, position.exit_reason = fill.ts, "flat"
+                position.save()
+                position = None
+        if position is not None:
+            position.save()
+        return position

@@ -1,0 +1,62 @@
+"""The one exchange interface. Two implementations: `CcxtClient` (real exchanges) and
+`PaperExchange` (replayed real candles, balances in our database)."""
+
+from __future__ import annotations
+
+import abc
+from decimal import Decimal
+
+from exchanges.types import Balance, Candle, ExchangeOrder, ExchangeTrade, Market, OrderBook, OrderRequest, Ticker
+
+
+class ExchangeClient(abc.ABC):
+    """Every method raises `exchanges.errors.ExchangeError` subclasses, never a library's own."""
+
+    @abc.abstractmethod
+    def markets(self) -> dict[str, Market]: ...
+
+    @abc.abstractmethod
+    def ticker(self, symbol: str) -> Ticker: ...
+
+    @abc.abstractmethod
+    def order_book(self, symbol: str, limit: int = 20) -> OrderBook: ...
+
+    @abc.abstractmethod
+    def ohlcv(self, symbol: str, timeframe: str, since: int | None = None, limit: int = 500) -> list[Candle]: ...
+
+    @abc.abstractmethod
+    def balances(self) -> dict[str, Balance]: ...
+
+    @abc.abstractmethod
+    def create_order(self, request: OrderRequest) -> ExchangeOrder: ...
+
+    @abc.abstractmethod
+    def cancel_order(
+        self, *, symbol: str, order_id: str | None = None, client_order_id: str | None = None
+    ) -> ExchangeOrder: ...
+
+    @abc.abstractmethod
+    def fetch_order(
+        self, *, symbol: str, order_id: str | None = None, client_order_id: str | None = None
+    ) -> ExchangeOrder:
+        """Raises OrderNotFoundError when the exchange does not (yet) know the order."""
+
+    @abc.abstractmethod
+    def open_orders(self, symbol: str | None = None) -> list[ExchangeOrder]: ...
+
+    @abc.abstractmethod
+    def orders_since(self, symbol: str, since: int) -> list[ExchangeOrder]:
+        """Every order of `symbol` created at or after `since` (ms), open or closed."""
+
+    @abc.abstractmethod
+    def my_trades(self, symbol: str, since: int | None = None, limit: int | None = None) -> list[ExchangeTrade]: ...
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections; the default holds none."""
+
+
+def to_decimal(value) -> Decimal | None:
+    """Exchange libraries hand out floats and strings; money must be Decimal (via str: no binary noise)."""
+    if value is None or value == "":
+        return None
+    return Decimal(str(value))

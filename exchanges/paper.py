@@ -1,0 +1,360 @@
+"""The paper exchange: real candles replayed, balances and orders in our database.
+
+Market orders fill at the next price (the open of the next candle) worsened by the account's
+slippage; limit orders rest and fill at their price when a later candle trades through it, at
+most `paper_participation` of that candle's volume per candle (so thin candles give partial
+fills). Fees are charged in the quote currency. It answers through the same interface, and with
+the same errors, as a real exchange.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_DOWN, Decimal
+
+from django.db import IntegrityError, transaction
+
+from exchanges.client import ExchangeClient
+from exchanges.errors import DuplicateOrderError, InsufficientFundsError, InvalidOrderError, OrderNotFoundError
+from exchanges.market_data import ReplaySource
+from exchanges.models import ExchangeAccount, PaperBalance, PaperOrder, PaperTrade
+from exchanges.types import Balance, Candle, ExchangeOrder, ExchangeTrade, Market, OrderBook, OrderRequest, Ticker
+
+QUANTUM = Decimal("1e-18")
+OPEN = ("open", "partially_filled")
+
+
+def q(value: Decimal) -> Decimal:
+    return value.quantize(QUANTUM, rounding=ROUND_DOWN)
+
+
+def split_symbol(symbol: str) -> tuple[str, str]:
+    base, _, quote = symbol.partition("/")
+    if not base or not quote:
+        raise InvalidOrderError(f"{symbol!r} is not a market symbol like BTC/USDT.")
+    return base, quote
+
+
+def paper_balance_set(*, account: ExchangeAccount, asset: str, free: Decimal) -> PaperBalance:
+    """Fund (or reset) a paper account's free balance of one asset."""
+    if free < 0:
+        raise InvalidOrderError("A balance cannot be negative.")
+    balance, _ = PaperBalance.objects.update_or_create(account=account, asset=asset, defaults={"free": free})
+    return balance
+
+
+class PaperExchange(ExchangeClient):
+    def __init__(self, account: ExchangeAccount, *, source: ReplaySource, clock) -> None:
+        self.account = account
+        self.source = source
+        self.clock = clock
+
+    # -- market data --------------------------------------------------------------------------------
+    def markets(self) -> dict[str, Market]:
+        out = {}
+        for symbol in self.source.symbols():
+            base, quote = split_symbol(symbol)
+            out[symbol] = Market(
+                symbol=symbol,
+                base=base,
+                quote=quote,
+                amount_step=QUANTUM,
+                price_step=QUANTUM,
+                min_amount=QUANTUM,
+                min_notional=Decimal("0"),
+            )
+        return out
+
+    def _price(self, symbol: str) -> Decimal:
+        price = self.source.next_price(symbol, self.clock.now_ms())
+        if price is None:
+            raise InvalidOrderError(f"The paper exchange has no market data for {symbol}.")
+        return price
+
+    def ticker(self, symbol: str) -> Ticker:
+        now = self.clock.now_ms()
+        last = self.source.last_price(symbol, now)
+        if last is None:
+            raise InvalidOrderError(f"The paper exchange has no market data for {symbol}.")
+        return Ticker(symbol=symbol, last=last, bid=last, ask=last, ts=now)
+
+    def order_book(self, symbol: str, limit: int = 20) -> OrderBook:
+        # Candles carry no depth: one level each side at the last price, sized by the last volume.
+        candles = self.source.completed(symbol, self.clock.now_ms(), 1)
+        if not candles:
+            return OrderBook(symbol=symbol, bids=[], asks=[])
+        c = candles[-1]
+        return OrderBook(symbol=symbol, bids=[(c.close, c.volume)], asks=[(c.close, c.volume)], ts=self.clock.now_ms())
+
+    def ohlcv(self, symbol: str, timeframe: str, since: int | None = None, limit: int = 500) -> list[Candle]:
+        if timeframe != self.source.timeframe:
+            raise InvalidOrderError(f"The paper exchange replays {self.source.timeframe} candles only.")
+        now = self.clock.now_ms()
+        if since is None:
+            return self.source.completed(symbol, now, limit)
+        return self.source.between(symbol, since, now)[:limit]
+
+    # -- account ------------------------------------------------------------------------------------
+    def balances(self) -> dict[str, Balance]:
+        return {
+            b.asset: Balance(asset=b.asset, free=b.free, used=b.locked)
+            for b in PaperBalance.objects.filter(account=self.account)
+        }
+
+    def _locked_balances(self, *assets: str) -> dict[str, PaperBalance]:
+        for asset in sorted(set(assets)):  # a fixed lock order: no deadlock between two orders
+            PaperBalance.objects.get_or_create(account=self.account, asset=asset)
+        rows = PaperBalance.objects.select_for_update().filter(account=self.account, asset__in=assets).order_by("asset")
+        return {b.asset: b for b in rows}
+
+    # -- orders -------------------------------------------------------------------------------------
+    def create_order(self, request: OrderRequest) -> ExchangeOrder:
+        base, quote = split_symbol(request.symbol)
+        if request.side not in ("buy", "sell") or request.type not in ("market", "limit"):
+            raise InvalidOrderError("side must be buy or sell and type market or limit.")
+        if request.amount <= 0:
+            raise InvalidOrderError("Order amount must be positive.")
+        if request.type == "limit" and (request.price is None or request.price <= 0):
+            raise InvalidOrderError("A limit order needs a positive price.")
+        price_now = self._price(request.symbol)
+        now = self.clock.now_ms()
+        acc = self.account
+        buy = request.side == "buy"
+        marketable = request.type == "market" or (request.price >= price_now if buy else request.price <= price_now)
+        try:
+            with transaction.atomic():
+                balances = self._locked_balances(base, quote)
+                order = PaperOrder(
+                    account=acc,
+                    client_order_id=request.client_order_id,
+                    symbol=request.symbol,
+                    side=request.side,
+                    type=request.type,
+                    price=request.price,
+                    amount=request.amount,
+                    status="open",
+                    created_ms=now,
+                    matched_until_ms=now,
+                    updated_ms=now,
+                )
+                if marketable:
+                    # Takes liquidity at once: at the next price (market orders worsened by slippage,
+                    # limit orders no worse than their limit).
+                    if request.type == "market":
+                        fill_price = price_now * (1 + acc.paper_slippage if buy else 1 - acc.paper_slippage)
+                    else:
+                        fill_price = min(request.price, price_now) if buy else max(request.price, price_now)
+                    fill_price = q(fill_price)
+                    fee = q(fill_price * request.amount * acc.paper_taker_fee)
+                    needed = q(fill_price * request.amount) + fee if buy else request.amount
+                    self._take(balances[quote if buy else base], needed)
+                    order.save()
+                    self._fill(order, balances, fill_price, request.amount, fee, now, maker=False)
+                else:
+                    reserve = q(request.price * request.amount * (1 + acc.paper_maker_fee)) if buy else request.amount
+                    held = balances[quote if buy else base]
+                    self._take(held, reserve)
+                    held.locked += reserve
+                    held.save(update_fields=["free", "locked"])
+                    order.reserved = reserve
+                    order.save()
+        except IntegrityError:
+            raise DuplicateOrderError(
+                f"Duplicate order sent: client order id {request.client_order_id} is still open."
+            ) from None
+        return self._view(order)
+
+    def cancel_order(
+        self, *, symbol: str, order_id: str | None = None, client_order_id: str | None = None
+    ) -> ExchangeOrder:
+        self._match(symbol)
+        with transaction.atomic():
+            order = self._find(symbol, order_id, client_order_id, lock=True)
+            if order.status not in OPEN:
+                raise InvalidOrderError(f"Order {order.pk} is {order.status}; only open orders can be canceled.")
+            base, quote = split_symbol(order.symbol)
+            balances = self._locked_balances(base, quote)
+            self._release(order, balances)
+            order.status = "canceled"
+            order.updated_ms = self.clock.now_ms()
+            order.save(update_fields=["status", "reserved", "updated_ms"])
+        return self._view(order)
+
+    def fetch_order(
+        self, *, symbol: str, order_id: str | None = None, client_order_id: str | None = None
+    ) -> ExchangeOrder:
+        self._match(symbol)
+        return self._view(self._find(symbol, order_id, client_order_id))
+
+    def open_orders(self, symbol: str | None = None) -> list[ExchangeOrder]:
+        orders = PaperOrder.objects.filter(account=self.account, status__in=OPEN)
+        if symbol:
+            orders = orders.filter(symbol=symbol)
+        for sym in {o.symbol for o in orders}:
+            self._match(sym)
+        return [self._view(o) for o in orders.all()]
+
+    def orders_since(self, symbol: str, since: int) -> list[ExchangeOrder]:
+        self._match(symbol)
+        rows = PaperOrder.objects.filter(account=self.account, symbol=symbol, created_ms__gte=since)
+        return [self._view(o) for o in rows]
+
+    def my_trades(self, symbol: str, since: int | None = None, limit: int | None = None) -> list[ExchangeTrade]:
+        self._match(symbol)
+        rows = PaperTrade.objects.filter(account=self.account, symbol=symbol).select_related("order")
+        if since is not None:
+            rows = rows.filter(ts_ms__gte=since)
+        rows = rows.order_by("ts_ms", "id")
+        if limit:
+            rows = rows[:limit]
+        return [
+            ExchangeTrade(
+                id=str(t.pk),
+                order_id=str(t.order_id),
+                symbol=t.symbol,
+                side=t.side,
+                price=t.price,
+                amount=t.amount,
+                ts=t.ts_ms,
+                fee=t.fee,
+                fee_currency=t.fee_currency,
+                is_maker=t.is_maker,
+                client_order_id=t.order.client_order_id,
+            )
+            for t in rows
+        ]
+
+    # -- matching -----------------------------------------------------------------------------------
+    def _match(self, symbol: str) -> None:
+        """Fill resting orders against the candles that closed since each was last matched."""
+        now = self.clock.now_ms()
+        step = self.source.step
+        pending = list(
+            PaperOrder.objects.filter(
+                account=self.account, symbol=symbol, status__in=OPEN, matched_until_ms__lte=now - step
+            ).values_list("pk", flat=True)
+        )
+        for pk in pending:
+            with transaction.atomic():
+                order = PaperOrder.objects.select_for_update().get(pk=pk)
+                if order.status not in OPEN:
+                    continue
+                base, quote = split_symbol(order.symbol)
+                balances = self._locked_balances(base, quote)
+                for candle in self.source.between(symbol, order.matched_until_ms, now):
+                    crossed = candle.low <= order.price if order.side == "buy" else candle.high >= order.price
+                    if crossed:
+                        room = q(candle.volume * self.account.paper_participation)
+                        amount = min(order.amount - order.filled, room)
+                        if amount > 0:
+                            fee = q(order.price * amount * self.account.paper_maker_fee)
+                            self._fill(order, balances, order.price, amount, fee, candle.ts + step, maker=True)
+                    order.matched_until_ms = candle.ts + step
+                    if order.status not in OPEN:
+                        break
+                order.matched_until_ms = max(order.matched_until_ms, now - now % step)
+                order.save(update_fields=["matched_until_ms"])
+
+    # -- ledger -------------------------------------------------------------------------------------
+    @staticmethod
+    def _take(balance: PaperBalance, amount: Decimal) -> None:
+        if balance.free < amount:
+            raise InsufficientFundsError(
+                f"Account has insufficient balance for requested action: {balance.asset} {balance.free} free, "
+                f"{amount} needed."
+            )
+        balance.free -= amount
+
+    def _fill(
+        self,
+        order: PaperOrder,
+        balances: dict[str, PaperBalance],
+        price: Decimal,
+        amount: Decimal,
+        fee: Decimal,
+        ts_ms: int,
+        *,
+        maker: bool,
+    ) -> None:
+        """Book one trade. Taker fills were already debited by the caller; maker fills draw on the
+        order's reservation."""
+        base, quote = split_symbol(order.symbol)
+        notional = q(price * amount)
+        if order.side == "buy":
+            if maker:
+                spent = min(order.reserved, notional + fee)
+                order.reserved -= spent
+                balances[quote].locked -= spent
+            balances[base].free += amount
+        else:
+            if maker:
+                order.reserved -= amount
+                balances[base].locked -= amount
+            balances[quote].free += notional - fee
+        order.filled += amount
+        order.cost += notional
+        order.fee += fee
+        order.updated_ms = ts_ms
+        order.status = "filled" if order.filled >= order.amount else "partially_filled"
+        if order.status == "filled":
+            self._release(order, balances)
+        for b in balances.values():
+            b.save(update_fields=["free", "locked"])
+        order.save(update_fields=["filled", "cost", "fee", "status", "reserved", "updated_ms"])
+        PaperTrade.objects.create(
+            account=self.account,
+            order=order,
+            symbol=order.symbol,
+            side=order.side,
+            price=price,
+            amount=amount,
+            fee=fee,
+            fee_currency=quote,
+            is_maker=maker,
+            ts_ms=ts_ms,
+        )
+
+    @staticmethod
+    def _release(order: PaperOrder, balances: dict[str, PaperBalance]) -> None:
+        """Give back whatever is still reserved (rounding leftovers included)."""
+        if order.reserved:
+            base, quote = split_symbol(order.symbol)
+            held = balances[quote if order.side == "buy" else base]
+            held.locked -= order.reserved
+            held.free += order.reserved
+            held.save(update_fields=["free", "locked"])
+            order.reserved = Decimal("0")
+
+    def _find(self, symbol: str, order_id: str | None, client_order_id: str | None, *, lock: bool = False):
+        rows = PaperOrder.objects.filter(account=self.account, symbol=symbol)
+        if lock:
+            rows = rows.select_for_update()
+        if order_id:
+            rows = rows.filter(pk=int(order_id)) if str(order_id).isdigit() else rows.none()
+        elif client_order_id:
+            # The newest order with that client id (ids may be reused once an order is closed).
+            rows = rows.filter(client_order_id=client_order_id).order_by("-pk")
+        else:
+            raise InvalidOrderError("Give an order id or a client order id.")
+        order = rows.first()
+        if order is None:
+            raise OrderNotFoundError(f"Order does not exist: {order_id or client_order_id} on {symbol}.")
+        return order
+
+    @staticmethod
+    def _view(o: PaperOrder) -> ExchangeOrder:
+        return ExchangeOrder(
+            id=str(o.pk),
+            client_order_id=o.client_order_id,
+            symbol=o.symbol,
+            side=o.side,
+            type=o.type,
+            amount=o.amount,
+            filled=o.filled,
+            status=o.status,
+            price=o.price,
+            average=q(o.cost / o.filled) if o.filled else None,
+            fee=o.fee,
+            fee_currency=split_symbol(o.symbol)[1],
+            ts=o.created_ms,
+            raw={"paper_order_id": o.pk},
+        )

@@ -1,0 +1,101 @@
+"""Plain data exchanged with any exchange client: Decimal money, UTC millisecond timestamps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Market:
+    symbol: str
+    base: str
+    quote: str
+    amount_step: Decimal | None = None
+    price_step: Decimal | None = None
+    min_amount: Decimal | None = None
+    min_notional: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Ticker:
+    symbol: str
+    last: Decimal
+    bid: Decimal | None
+    ask: Decimal | None
+    ts: int
+
+
+@dataclass(frozen=True)
+class OrderBook:
+    symbol: str
+    bids: list[tuple[Decimal, Decimal]]
+    asks: list[tuple[Decimal, Decimal]]
+    ts: int | None = None
+
+
+@dataclass(frozen=True)
+class Candle:
+    ts: int
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+
+
+@dataclass(frozen=True)
+class Balance:
+    asset: str
+    free: Decimal
+    used: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.free + self.used
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    symbol: str
+    side: str  # buy | sell
+    type: str  # market | limit
+    amount: Decimal
+    client_order_id: str
+    price: Decimal | None = None
+
+
+@dataclass
+class ExchangeOrder:
+    """An order as the exchange reports it; `status` uses our OrderStatus values."""
+
+    id: str
+    client_order_id: str | None
+    symbol: str
+    side: str
+    type: str
+    amount: Decimal
+    filled: Decimal
+    status: str
+    price: Decimal | None = None
+    average: Decimal | None = None
+    fee: Decimal = Decimal("0")
+    fee_currency: str = ""
+    ts: int | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExchangeTrade:
+    id: str
+    order_id: str
+    symbol: str
+    side: str
+    price: Decimal
+    amount: Decimal
+    ts: int
+    fee: Decimal = Decimal("0")
+    fee_currency: str = ""
+    is_maker: bool | None = None
+    client_order_id: str | None = None
