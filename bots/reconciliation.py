@@ -97,7 +97,8 @@ def reconcile_account(
     for order in gone:
         by_symbol[order.symbol].append(order)
     for symbol, orders in by_symbol.items():
-        since = _ms(min(o.created_at for o in orders) - dt.timedelta(minutes=5))
+        # The paper exchange runs on replayed market time, not wall time: ask for its whole history.
+        since = 0 if account.is_paper else _ms(min(o.created_at for o in orders) - dt.timedelta(minutes=5))
         try:
             history = gateway.orders_since(symbol, since)
         except ExchangeError as exc:
@@ -230,7 +231,8 @@ def _sync_trades(account: ExchangeAccount, gateway: Gateway, report: ReconcileRe
     )
     cursors = dict(account.trades_synced_until or {})
     for symbol in sorted(symbols):
-        since = cursors.get(symbol, _ms(now - dt.timedelta(days=1))) - overlap
+        # Without a cursor, the exchange's most recent trades (exchange clocks differ from ours).
+        since = cursors[symbol] - overlap if symbol in cursors else None
         try:
             trades = gateway.my_trades(symbol, since=since)
         except ExchangeError as exc:

@@ -64,7 +64,13 @@ class CcxtClient(ExchangeClient):
             "enableRateLimit": True,
             "timeout": timeout_ms or settings.EXCHANGE_TIMEOUT_MS,
             # Spot only, and no private currency listing while loading markets.
-            "options": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False},
+            "options": {
+                "fetchMarkets": {"types": ["spot"]},
+                "fetchCurrencies": False,
+                "fetchMargins": False,
+                # Reconciliation lists all open orders of an account in one call, on purpose.
+                "warnOnFetchOpenOrdersWithoutSymbol": False,
+            },
         }
         if api_key:
             config.update(apiKey=api_key, secret=secret)
@@ -185,19 +191,30 @@ class CcxtClient(ExchangeClient):
     # -- writes -----------------------------------------------------------------------------------
     def create_order(self, request: OrderRequest) -> ExchangeOrder:
         self._load_markets()
-        raw = self._call(
-            self.api.create_order,
-            request.symbol,
-            request.type,
-            request.side,
-            str(request.amount),
-            None if request.price is None else str(request.price),
-            {"clientOrderId": request.client_order_id},
-        )
+        try:
+            raw = self._create(request)
+        except ccxt.BadRequest as exc:
+            # Exchanges file order-validation failures (filters, precision) as bad requests.
+            raise InvalidOrderError(f"{type(exc).__name__}: {exc}") from None
         order = self._order(raw)
         if order.client_order_id is None:
             order.client_order_id = request.client_order_id
         return order
+
+    def _create(self, request: OrderRequest) -> dict:
+        try:
+            return self.api.create_order(
+                request.symbol,
+                request.type,
+                request.side,
+                str(request.amount),
+                None if request.price is None else str(request.price),
+                {"clientOrderId": request.client_order_id},
+            )
+        except ccxt.BadRequest:
+            raise
+        except ccxt.BaseError as exc:
+            raise map_ccxt_error(exc) from None
 
     def cancel_order(
         self, *, symbol: str, order_id: str | None = None, client_order_id: str | None = None

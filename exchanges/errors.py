@@ -104,6 +104,10 @@ _CCXT_MAP: list[tuple[type[Exception], type[ExchangeError]]] = [
 
 
 def map_ccxt_error(exc: Exception) -> ExchangeError:
+    # Some exchanges' error tables file an HTTP 429 under DDoSProtection (Binance's -1003); it is a
+    # rate limit all the same.
+    if isinstance(exc, ccxt.DDoSProtection) and " 429 " in str(exc):
+        return RateLimitError(f"RateLimitExceeded: {exc}")
     for ccxt_class, ours in _CCXT_MAP:
         if isinstance(exc, ccxt_class):
             return ours(f"{type(exc).__name__}: {exc}")
