@@ -21,6 +21,7 @@ $(VENV)/.test-installed: $(VENV)/bin/activate requirements/base.txt requirements
 ## make run: install, migrate, seed the demo and start web + worker + beat (Ctrl-C stops all).
 run: $(VENV)/.local-installed
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py load_candles --skip-loaded data/market/*.json.gz
 	$(PY) manage.py seed_demo
 	@echo
 	@echo "Back office: http://127.0.0.1:8000/   admin: http://127.0.0.1:8000/admin/"

@@ -108,6 +108,10 @@ def map_ccxt_error(exc: Exception) -> ExchangeError:
     # rate limit all the same.
     if isinstance(exc, ccxt.DDoSProtection) and " 429 " in str(exc):
         return RateLimitError(f"RateLimitExceeded: {exc}")
+    # Binance answers a reused open client order id with -2010 "Duplicate order sent.", which ccxt
+    # files as a plain InvalidOrder: it means the order is already placed.
+    if isinstance(exc, ccxt.InvalidOrder) and "duplicate order" in str(exc).lower():
+        return DuplicateOrderError(f"DuplicateOrderId: {exc}")
     for ccxt_class, ours in _CCXT_MAP:
         if isinstance(exc, ccxt_class):
             return ours(f"{type(exc).__name__}: {exc}")

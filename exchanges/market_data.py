@@ -104,7 +104,7 @@ def candle_gaps(*, exchange: str, symbol: str, timeframe: str) -> list[Gap]:
             SELECT prev_ts, ts FROM (
                 SELECT ts, LAG(ts) OVER (ORDER BY ts) AS prev_ts FROM {table}
                 WHERE exchange = %s AND symbol = %s AND timeframe = %s
-            ) AS s WHERE prev_ts IS NOT NULL AND (julianday(ts) - julianday(prev_ts)) * 86400000 <> %s
+            ) AS s WHERE prev_ts IS NOT NULL AND ABS((julianday(ts) - julianday(prev_ts)) * 86400000 - %s) > 1
             ORDER BY ts
             """,
             [exchange, symbol, timeframe, step if connection.vendor == "postgresql" else step.total_seconds() * 1000],

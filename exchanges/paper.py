@@ -101,10 +101,17 @@ class PaperExchange(ExchangeClient):
         }
 
     def _locked_balances(self, *assets: str) -> dict[str, PaperBalance]:
-        for asset in sorted(set(assets)):  # a fixed lock order: no deadlock between two orders
-            PaperBalance.objects.get_or_create(account=self.account, asset=asset)
-        rows = PaperBalance.objects.select_for_update().filter(account=self.account, asset__in=assets).order_by("asset")
-        return {b.asset: b for b in rows}
+        def lock() -> dict[str, PaperBalance]:
+            # Ordered by asset: a fixed lock order, so two orders never deadlock each other.
+            rows = PaperBalance.objects.select_for_update().filter(account=self.account, asset__in=assets)
+            return {b.asset: b for b in rows.order_by("asset")}
+
+        found = lock()
+        if len(found) < len(set(assets)):
+            for asset in set(assets) - set(found):
+                PaperBalance.objects.get_or_create(account=self.account, asset=asset)
+            found = lock()
+        return found
 
     # -- orders -------------------------------------------------------------------------------------
     def create_order(self, request: OrderRequest) -> ExchangeOrder:

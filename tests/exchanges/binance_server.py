@@ -421,6 +421,9 @@ class BinanceServer:
             reply = Reply(200, result)
         except BinanceError as exc:
             reply = Reply(exc.status, {"code": exc.code, "msg": exc.msg})
+        except Exception as exc:  # a bug here: say so rather than drop the connection
+            log.exception("loopback Binance: %s %s failed", method, path)
+            reply = Reply(500, {"code": -1000, "msg": f"loopback Binance bug: {exc!r}"})
         hook = self.on_order_created
         if created is not None and hook is not None:
             try:  # after the order is stored, before the answer is written
@@ -471,7 +474,9 @@ class BinanceServer:
         if not signature:
             raise bad_param("signature")
         # Signed payload: the query string then the body, as sent, without the signature (no separator).
-        unsigned = ["&".join(p for p in raw.split("&") if p and not p.startswith("signature=")) for raw in (query, body)]
+        unsigned = [
+            "&".join(p for p in raw.split("&") if p and not p.startswith("signature=")) for raw in (query, body)
+        ]
         expected = hmac.new(self.api_secret.encode(), "".join(unsigned).encode(), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected, signature.lower()):  # HMAC signatures are case-insensitive
             raise BinanceError(400, -1022, "Signature for this request is not valid.")
@@ -491,13 +496,17 @@ class BinanceServer:
             raise KeyError(f"unknown symbol {symbol!r}")
         return symbol.replace("/", "")
 
-    def _market(self, params: dict[str, str], required: bool = True) -> MarketSpec:
+    def _maybe_market(self, params: dict[str, str]) -> MarketSpec | None:
         sid = params.get("symbol")
-        if not sid and required:
-            raise bad_param("symbol")
         if sid and sid not in self.markets:
             raise BinanceError(400, -1121, "Invalid symbol.")
-        return self.markets[sid] if sid else None  # type: ignore[return-value]
+        return self.markets[sid] if sid else None
+
+    def _market(self, params: dict[str, str]) -> MarketSpec:
+        market = self._maybe_market(params)
+        if market is None:
+            raise bad_param("symbol")
+        return market
 
     @staticmethod
     def _num(params: dict[str, str], name: str) -> Decimal | None:
@@ -574,13 +583,14 @@ class BinanceServer:
 
     @staticmethod
     def _check_filters(market: MarketSpec, qty: Decimal, price: Decimal | None, notional_price: Decimal) -> None:
-        failed = None
         notional = qty * notional_price
-        if price is not None and not market.min_price <= price <= market.max_price or (price or 0) % market.tick_size:
+        max_notional = market.max_notional if market.notional_filter == "NOTIONAL" else notional
+        failed = None
+        if price is not None and (not market.min_price <= price <= market.max_price or price % market.tick_size):
             failed = "PRICE_FILTER"
         elif not market.min_qty <= qty <= market.max_qty or qty % market.step_size:
             failed = "LOT_SIZE"
-        elif notional < market.min_notional or (market.notional_filter == "NOTIONAL" and notional > market.max_notional):
+        elif not market.min_notional <= notional <= max_notional:
             failed = market.notional_filter
         if failed:
             raise BinanceError(400, -1013, f"Filter failure: {failed}")
@@ -593,15 +603,15 @@ class BinanceServer:
         return {"serverTime": now_ms()}
 
     def _exchange_info(self, params: dict[str, str], fault: Fault | None) -> Any:
-        one = self._market(params, required=False)
+        one = self._maybe_market(params)
         symbols = []
         for m in [one] if one else self.markets.values():
+            notional: dict[str, Any] = {"filterType": m.notional_filter, "minNotional": fmt(m.min_notional)}
             if m.notional_filter == "NOTIONAL":
-                notional = {"filterType": "NOTIONAL", "minNotional": fmt(m.min_notional), "applyMinToMarket": True,
-                            "maxNotional": fmt(m.max_notional), "applyMaxToMarket": False, "avgPriceMins": 0}  # fmt: skip
+                notional.update(applyMinToMarket=True, maxNotional=fmt(m.max_notional), applyMaxToMarket=False)
             else:
-                notional = {"filterType": "MIN_NOTIONAL", "minNotional": fmt(m.min_notional), "applyToMarket": True,
-                            "avgPriceMins": 0}  # fmt: skip
+                notional["applyToMarket"] = True
+            notional["avgPriceMins"] = 0  # 0: MARKET orders are checked against the last price
             # fmt: off
             symbols.append({
                 "symbol": m.id, "status": m.status, "baseAsset": m.base, "baseAssetPrecision": 8,
@@ -627,7 +637,7 @@ class BinanceServer:
                 "symbols": symbols}  # fmt: skip
 
     def _ticker_24hr(self, params: dict[str, str], fault: Fault | None) -> Any:
-        m = self._market(params, required=False)
+        m = self._maybe_market(params)
         if m is None:
             return [self._ticker_24hr({"symbol": sid}, None) for sid in self.markets]
         last, t = self._prices.get(m.id, ZERO), now_ms()
@@ -649,9 +659,9 @@ class BinanceServer:
         # fmt: on
 
     def _ticker_price(self, params: dict[str, str], fault: Fault | None) -> Any:
-        one = self._market(params, required=False)
-        prices = [{"symbol": m.id, "price": fmt(self._prices.get(m.id, ZERO))} for m in [one] if one]
-        return prices[0] if one else [{"symbol": s, "price": fmt(p)} for s, p in self._prices.items()]
+        one = self._maybe_market(params)
+        prices = [{"symbol": m.id, "price": fmt(self._prices.get(m.id, ZERO))} for m in self.markets.values()]
+        return next(p for p in prices if p["symbol"] == one.id) if one else prices
 
     def _depth(self, params: dict[str, str], fault: Fault | None) -> Any:
         """A synthetic book around the last price: levels one tick apart, growing sizes."""
@@ -671,8 +681,8 @@ class BinanceServer:
         rows = [r for r in self._candles.get((m.id, interval), []) if (start or 0) <= r[0] <= (end or r[0])]
         rows = rows[:limit] if start is not None else rows[-limit:]  # no startTime: the most recent
         span = int(interval[:-1]) * UNIT_MS[interval[-1]]
-        # [open time, open, high, low, close, volume, close time, quote volume, trades, taker base, taker quote, 0]
-        return [[t, fmt(o), fmt(h), fmt(lo), fmt(c), fmt(v), t + span - 1, fmt(v * c), 1, fmt(v / 2), fmt(v * c / 2), "0"]
+        # open time, open, high, low, close, volume, close time, quote volume, trades, taker base and quote volumes
+        return [[t, *(fmt(x) for x in (o, h, lo, c, v)), t + span - 1, fmt(v * c), 1, fmt(v / 2), fmt(v * c / 2), "0"]
                 for t, o, h, lo, c, v in rows]  # fmt: skip
 
     def _account(self, params: dict[str, str], fault: Fault | None) -> Any:
@@ -725,7 +735,8 @@ class BinanceServer:
         # Client ids are unique among open orders only: a reuse after FILLED or CANCELED is a new order.
         if any(o.client_order_id == client_id and o.status in OPEN for o in self._orders.values()):
             raise BinanceError(400, -2010, "Duplicate order sent.")
-        taker = last > 0 and (otype == "MARKET" or (price is not None and (price - last) * (1 if side == "BUY" else -1) >= 0))
+        crosses = price is not None and (price >= last if side == "BUY" else price <= last)
+        taker = last > 0 and (otype == "MARKET" or crosses)
         if otype == "LIMIT_MAKER" and taker:
             raise BinanceError(400, -2010, "Order would immediately match and take.")
         cost = qty * (last if taker or price is None else price)
@@ -788,7 +799,7 @@ class BinanceServer:
         return answer
 
     def _open_orders(self, params: dict[str, str], fault: Fault | None) -> Any:
-        m = self._market(params, required=False)
+        m = self._maybe_market(params)
         return [o.to_json() for o in self._orders.values() if o.status in OPEN and (m is None or o.symbol == m.id)]
 
     def _page(self, params: dict[str, str], rows: list, from_id: int | None) -> list:
@@ -846,19 +857,21 @@ def make_ccxt_client(
     """
     import ccxt
 
-    exchange = ccxt.binance({
-        "apiKey": server.api_key if api_key is None else api_key,
-        "secret": server.api_secret if secret is None else secret,
-        "enableRateLimit": False,
-        "timeout": timeout,
-        "options": {
-            "fetchMarkets": {"types": ["spot"]},  # only GET /api/v3/exchangeInfo, no fapi/dapi exchangeInfo
-            "fetchCurrencies": False,  # no GET /sapi/v1/capital/config/getall
-            "fetchMargins": False,  # no GET /sapi/v1/margin/allPairs and isolated/allPairs in load_markets
-            "adjustForTimeDifference": False,  # (already ccxt's default) no GET /api/v3/time in load_markets
-            **options,
-        },
-    })
+    exchange = ccxt.binance(
+        {
+            "apiKey": server.api_key if api_key is None else api_key,
+            "secret": server.api_secret if secret is None else secret,
+            "enableRateLimit": False,
+            "timeout": timeout,
+            "options": {
+                "fetchMarkets": {"types": ["spot"]},  # only GET /api/v3/exchangeInfo, no fapi/dapi exchangeInfo
+                "fetchCurrencies": False,  # no GET /sapi/v1/capital/config/getall
+                "fetchMargins": False,  # no GET /sapi/v1/margin/allPairs and isolated/allPairs in load_markets
+                "adjustForTimeDifference": False,  # (already ccxt's default) no GET /api/v3/time in load_markets
+                **options,
+            },
+        }
+    )
     base = server.base_url.rstrip("/")
     exchange.urls["api"] = {  # scheme and host replaced, path kept: https://api.binance.com/api/v3 -> base/api/v3
         name: base + urlsplit(url).path if isinstance(url, str) and url.startswith("http") else url

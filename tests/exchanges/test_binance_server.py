@@ -1,8 +1,9 @@
 """The loopback Binance server, driven by the real ccxt binance client only.
 
 How ccxt 4.5.90 (`binance.handle_errors`, then `Exchange.handle_http_status_code`) maps what the server answers.
-On loopback URLs ccxt's spot-only exception table (`exceptions["spot"]`, chosen by URL prefix
-"https://api.binance.com/") is skipped; none of the codes below is in it, so real Binance maps them the same.
+On loopback URLs ccxt skips its spot-only exception table (`exceptions["spot"]`, picked by the URL prefix
+"https://api.binance.com/"); none of the codes below is in it, so real Binance maps them the same. (One that is:
+-1131 "recvWindow must be less than 60000.", BadRequest on Binance, plain ExchangeError on loopback.)
 
     Binance answer                                               ccxt exception
     -----------------------------------------------------------  ------------------------------------------------
@@ -25,6 +26,8 @@ On loopback URLs ccxt's spot-only exception table (`exceptions["spot"]`, chosen 
     418 -1003 "Way too much request weight used; IP banned..."   DDoSProtection
     500, 502 (gateway HTML), 503 {"msg": "Service Unavailable."} ExchangeNotAvailable (HTTP status table)
     404 (a path the server does not serve)                       ExchangeNotAvailable
+    fault "not_found" (-2013), "insufficient_funds" (-2010)      OrderNotFound, InsufficientFunds
+    fault "invalid_order" (-1013 "Filter failure: LOT_SIZE")     InvalidOrder (BadRequest with msg=NOTIONAL...)
     fault "timeout"/"timeout_after", client timeout shorter      RequestTimeout
     connection closed without an answer, client still waiting   NetworkError (not RequestTimeout)
 

@@ -207,6 +207,29 @@ def test_a_duplicate_client_id_answer_means_already_placed(bot, gw, binance):
     assert len(binance.orders) == 1
 
 
+def test_the_exchanges_duplicate_answer_is_adopted_not_rejected(bot, gw, binance):
+    from bots.orders import client_order_id_for
+
+    cid = client_order_id_for(account_id=bot.exchange_account_id, bot_id=bot.pk, intent_key="k2")
+    # The exchange already holds this intent's order (sent by a worker that died before saving the answer
+    # and before marking it submitted); our row does not know.
+    placed = CcxtClient.from_account(bot.exchange_account).create_order(req(cid, type="limit", price=Decimal("20000")))
+    order = order_place(
+        account=bot.exchange_account,
+        bot=bot,
+        symbol="BTC/USDT",
+        side="buy",
+        type="limit",
+        price=Decimal("20000"),
+        amount=Decimal("0.01"),
+        gateway=gw,
+        intent_key="k2",
+    )
+    assert binance.requests.count(("POST", "/api/v3/order")) == 2  # ours got "Duplicate order sent."
+    assert order.status == OrderStatus.OPEN and order.exchange_order_id == placed.id
+    assert len(binance.orders) == 1
+
+
 def test_order_not_found_lag_is_tolerated_then_reconciled(bot, gw, binance):
     # The answer to the creation is lost and the exchange claims not to know the fresh order yet.
     binance.inject("POST /api/v3/order", "timeout_after", seconds=1)

@@ -36,6 +36,7 @@ from exchanges.errors import (
         (ccxt.InvalidOrder("x"), InvalidOrderError, True),
         (ccxt.OrderNotFound("x"), OrderNotFoundError, True),
         (ccxt.DuplicateOrderId("x"), DuplicateOrderError, True),
+        (ccxt.InvalidOrder('binance {"code":-2010,"msg":"Duplicate order sent."}'), DuplicateOrderError, True),
     ],
 )
 def test_ccxt_errors_map_to_one_policy(raised, mapped, permanent):

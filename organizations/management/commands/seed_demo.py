@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from bots.models import Bot, BotMode
-from exchanges.models import PAPER_EXCHANGE, ExchangeAccount, ExchangeAccountStatus
+from exchanges.models import PAPER_EXCHANGE, ExchangeAccount, ExchangeAccountStatus, PaperBalance
 from organizations.models import Membership, Organization, Role
 from risk.models import RiskLimits
 from strategies.registry import get as get_strategy
@@ -81,6 +81,11 @@ class Command(BaseCommand):
                 defaults={"exchange": PAPER_EXCHANGE, "status": ExchangeAccountStatus.ACTIVE},
             )
             created += new
+            for asset, amount in (("USDT", Decimal("10000")), ("BTC", Decimal("0.1"))):
+                _, new = PaperBalance.objects.get_or_create(
+                    account=accounts[label], asset=asset, defaults={"free": amount}
+                )
+                created += new
 
         _, new = RiskLimits.objects.get_or_create(
             organization=org,
