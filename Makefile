@@ -38,7 +38,7 @@ test: $(VENV)/.test-installed
 ## make bench: every benchmark under bench/, one JSON line each.
 bench: $(VENV)/.test-installed
 	./scripts/ensure-services.sh
-	@for b in bench/*.py; do echo "# $$b"; $(PY) $$b || exit 1; done
+	@for b in bench/[!_]*.py; do echo "# $$b"; $(PY) $$b || exit 1; done
 
 lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check .
