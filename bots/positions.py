@@ -3,6 +3,7 @@ Position rows. A position is always the ordered sum of its fills: `position_rebu
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
@@ -65,6 +66,25 @@ def _store(position: Position, state: PositionState) -> None:
     position.fees_paid = state.fees
 
 
+def _replay(position: Position | None, fills: Iterable[Fill], *, bot_id: int, symbol: str) -> Position | None:
+    """Apply fills in order onto `position` (opening one when needed), saving each round trip as it
+    closes; returns the still-open position, saved, or None."""
+    for fill in fills:
+        if position is None:
+            position = Position(organization_id=fill.organization_id, bot_id=bot_id, symbol=symbol, opened_at=fill.ts)
+        state = apply_fill(
+            _state(position), side=fill.side, price=fill.price, amount=fill.amount, fee=fee_in_quote(fill)
+        )
+        _store(position, state)
+        if state.quantity == 0:
+            position.closed_at, position.exit_reason = fill.ts, position.exit_reason or "flat"
+            position.save()
+            position = None
+    if position is not None:
+        position.save()
+    return position
+
+
 def position_apply_fills(*, fills: list[Fill]) -> None:
     """Add newly stored fills to their bots' open positions (opening one where needed). When a new
     fill is older than one already applied, the position is rebuilt from all fills instead, so the
@@ -90,42 +110,13 @@ def position_apply_fills(*, fills: list[Fill]) -> None:
             )
             if latest_before is not None and new[0].ts < latest_before:
                 position_rebuild(bot_id=bot_id, symbol=symbol)
-                continue
-            for fill in new:
-                if position is None:
-                    position = Position(
-                        organization_id=fill.organization_id, bot_id=bot_id, symbol=symbol, opened_at=fill.ts
-                    )
-                state = apply_fill(
-                    _state(position), side=fill.side, price=fill.price, amount=fill.amount, fee=fee_in_quote(fill)
-                )
-                _store(position, state)
-                if state.quantity == 0:
-                    position.closed_at, position.exit_reason = fill.ts, position.exit_reason or "flat"
-                    position.save()
-                    position = None
-            if position is not None:
-                position.save()
+            else:
+                _replay(position, new, bot_id=bot_id, symbol=symbol)
 
 
 def position_rebuild(*, bot_id: int, symbol: str) -> Position | None:
     """Replay every fill of a bot and symbol in time order into position rows (one per round trip)."""
     with transaction.atomic():
         Position.objects.filter(bot_id=bot_id, symbol=symbol).select_for_update().delete()
-        position = None
-        for fill in Fill.objects.filter(bot_id=bot_id, symbol=symbol).order_by("ts", "pk"):
-            if position is None:
-                position = Position(
-                    organization_id=fill.organization_id, bot_id=bot_id, symbol=symbol, opened_at=fill.ts
-                )
-            state = apply_fill(
-                _state(position), side=fill.side, price=fill.price, amount=fill.amount, fee=fee_in_quote(fill)
-            )
-            _store(position, state)
-            if state.quantity == 0:
-                position.closed_at, position.exit_reason = fill.ts, "flat"
-                position.save()
-                position = None
-        if position is not None:
-            position.save()
-        return position
+        fills = Fill.objects.filter(bot_id=bot_id, symbol=symbol).order_by("ts", "pk")
+        return _replay(None, fills, bot_id=bot_id, symbol=symbol)

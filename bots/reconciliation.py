@@ -180,11 +180,7 @@ def _adopt(account, ex: ExchangeOrder, gateway: Gateway, report: ReconcileReport
         else None
     )
     cid = ex.client_order_id or f"ext-{account.pk}-{ex.id}"
-    try:
-        amount_ok = ex.amount > 0
-    except TypeError:
-        amount_ok = False
-    if not amount_ok:
+    if ex.amount <= 0:
         report.errors.append(f"order {ex.id}: no amount, not adopted")
         return None
     order, created = Order.objects.get_or_create(

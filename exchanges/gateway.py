@@ -15,7 +15,7 @@ from django.conf import settings
 
 from exchanges.circuit import circuit_check, circuit_record_failure, circuit_record_success
 from exchanges.client import ExchangeClient
-from exchanges.errors import CircuitOpenError, ExchangeError, RetryPolicy, retry_read
+from exchanges.errors import ExchangeError, RetryPolicy, retry_read
 from exchanges.market_data import ReplayClock, ReplaySource
 from exchanges.models import ExchangeAccount
 from exchanges.types import Balance, Candle, ExchangeOrder, ExchangeTrade, Market, OrderBook, OrderRequest, Ticker
@@ -62,8 +62,6 @@ class Gateway:
         circuit_check(self.account)
         try:
             result = call()
-        except CircuitOpenError:
-            raise
         except ExchangeError as exc:
             if not exc.permanent:
                 circuit_record_failure(self.account)

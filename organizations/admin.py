@@ -1,14 +1,12 @@
 from django.contrib import admin, messages
 from django.db.models import Count
 
-from bots.models import EventSource
-from core.errors import ApplicationError
 from organizations.admin_base import OrganizationListFilter, OrganizationScopedAdmin, badge, changelist_link
 from organizations.models import ApiKey, Membership, Organization, Role
 from organizations.permissions import user_has_role
 from organizations.services import api_key_create, api_key_revoke
 from organizations.tenancy import organization_ids_for_user
-from risk.services import kill_switch_engage, kill_switch_release
+from risk.admin import operate_kill_switches
 
 
 def _is_owner(request, organization) -> bool:
@@ -81,23 +79,11 @@ class OrganizationAdmin(admin.ModelAdmin):
 
     @admin.action(description="Engage the kill switch (stop all bots)")
     def engage_kill_switch(self, request, queryset):
-        for org in queryset:
-            try:
-                kill_switch_engage(
-                    organization=org, user=request.user, reason="engaged from admin", source=EventSource.ADMIN
-                )
-                self.message_user(request, f"{org}: kill switch engaged, bots stopped.", messages.WARNING)
-            except ApplicationError as exc:
-                self.message_user(request, f"{org}: {exc.message}", messages.ERROR)
+        operate_kill_switches(self, request, list(queryset), engage=True)
 
     @admin.action(description="Release the kill switch")
     def release_kill_switch(self, request, queryset):
-        for org in queryset:
-            try:
-                kill_switch_release(organization=org, user=request.user, source=EventSource.ADMIN)
-                self.message_user(request, f"{org}: kill switch released.", messages.SUCCESS)
-            except ApplicationError as exc:
-                self.message_user(request, f"{org}: {exc.message}", messages.ERROR)
+        operate_kill_switches(self, request, list(queryset), engage=False)
 
 
 @admin.register(Membership)

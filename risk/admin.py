@@ -8,6 +8,23 @@ from risk.models import KillSwitch, RiskLimits
 from risk.services import kill_switch_engage, kill_switch_release
 
 
+def operate_kill_switches(model_admin, request, organizations, *, engage: bool) -> None:
+    """Engage or release each switch (None: the global one) through the services, reporting each outcome."""
+    for org in organizations:
+        scope = org or "Global"
+        try:
+            if engage:
+                kill_switch_engage(
+                    organization=org, user=request.user, reason="engaged from admin", source=EventSource.ADMIN
+                )
+                model_admin.message_user(request, f"{scope}: kill switch engaged, bots stopped.", messages.WARNING)
+            else:
+                kill_switch_release(organization=org, user=request.user, source=EventSource.ADMIN)
+                model_admin.message_user(request, f"{scope}: kill switch released.", messages.SUCCESS)
+        except ApplicationError as exc:
+            model_admin.message_user(request, f"{scope}: {exc.message}", messages.ERROR)
+
+
 @admin.register(RiskLimits)
 class RiskLimitsAdmin(OrganizationScopedAdmin):
     list_display = [
@@ -63,26 +80,14 @@ class KillSwitchAdmin(admin.ModelAdmin):
     def state(self, obj):
         return badge("critical", "ENGAGED") if obj.engaged else badge("running", "off")
 
-    def _apply(self, request, queryset, engage: bool):
-        for switch in queryset.select_related("organization"):
-            try:
-                if engage:
-                    kill_switch_engage(
-                        organization=switch.organization,
-                        user=request.user,
-                        reason="engaged from admin",
-                        source=EventSource.ADMIN,
-                    )
-                else:
-                    kill_switch_release(organization=switch.organization, user=request.user, source=EventSource.ADMIN)
-                self.message_user(request, f"{switch.organization or 'Global'}: {'engaged' if engage else 'released'}.")
-            except ApplicationError as exc:
-                self.message_user(request, exc.message, messages.ERROR)
-
     @admin.action(description="Engage (stop every bot in scope)")
     def engage(self, request, queryset):
-        self._apply(request, queryset, engage=True)
+        operate_kill_switches(
+            self, request, [s.organization for s in queryset.select_related("organization")], engage=True
+        )
 
     @admin.action(description="Release")
     def release(self, request, queryset):
-        self._apply(request, queryset, engage=False)
+        operate_kill_switches(
+            self, request, [s.organization for s in queryset.select_related("organization")], engage=False
+        )

@@ -45,8 +45,6 @@ class RiskLimits(OrganizationOwned):
     loss_cooldown_minutes = models.PositiveIntegerField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    objects = OrganizationScopedQuerySet.as_manager()
-
     class Meta:
         verbose_name = "risk limits"
         verbose_name_plural = "risk limits"
@@ -106,18 +104,6 @@ class RiskLimits(OrganizationOwned):
         return f"Organization {self.organization}"
 
 
-class KillSwitchQuerySet(models.QuerySet):
-    def for_organization(self, organization) -> KillSwitchQuerySet:
-        return self.filter(organization_id=getattr(organization, "pk", organization))
-
-    def for_user(self, user) -> KillSwitchQuerySet:
-        from organizations.tenancy import organization_ids_for_user
-
-        if not user.is_authenticated:
-            return self.none()
-        return self.filter(organization_id__in=organization_ids_for_user(user))
-
-
 class KillSwitch(models.Model):
     """Halts trading: for one organization, or for every organization when `organization` is empty.
     While engaged nothing places an order."""
@@ -137,7 +123,7 @@ class KillSwitch(models.Model):
     )
     changed_at = models.DateTimeField(null=True, blank=True)
 
-    objects = KillSwitchQuerySet.as_manager()
+    objects = OrganizationScopedQuerySet.as_manager()
 
     class Meta:
         verbose_name_plural = "kill switches"

@@ -14,6 +14,6 @@ def kill_switch_engaged(*, organization_id: int) -> bool:
     ).exists()
 
 
-def risk_limits_for(*, organization, user=None):
+def risk_limits_for(*, organization):
     """Every limit set of an organization (org, account and bot level)."""
     return RiskLimits.objects.for_organization(organization).select_related("exchange_account", "bot")

@@ -61,6 +61,20 @@ def gw(account):
     return Gateway(account, policy=FAST)
 
 
+def place(bot, gw, **kw):
+    """A bot's order through `order_place`: a 0.01 BTC market buy unless told otherwise."""
+    args = {
+        "account": bot.exchange_account,
+        "bot": bot,
+        "symbol": "BTC/USDT",
+        "side": "buy",
+        "type": "market",
+        "amount": Decimal("0.01"),
+        "gateway": gw,
+    }
+    return order_place(**(args | kw))
+
+
 def req(cid, **kw):
     args = {"symbol": "BTC/USDT", "side": "buy", "type": "market", "amount": Decimal("0.01"), "client_order_id": cid}
     return OrderRequest(**(args | kw))
@@ -144,15 +158,7 @@ def test_the_circuit_opens_after_repeated_failures_and_recovers(gw, account, bin
 
 def test_creation_is_never_retried_blindly_and_a_timeout_is_adopted(bot, gw, binance):
     binance.inject("POST /api/v3/order", "timeout_after", seconds=1)
-    order = order_place(
-        account=bot.exchange_account,
-        bot=bot,
-        symbol="BTC/USDT",
-        side="buy",
-        type="market",
-        amount=Decimal("0.01"),
-        gateway=gw,
-    )
+    order = place(bot, gw)
     assert binance.requests.count(("POST", "/api/v3/order")) == 1
     assert len(binance.orders) == 1
     assert order.status == OrderStatus.FILLED and order.exchange_order_id
@@ -161,15 +167,7 @@ def test_creation_is_never_retried_blindly_and_a_timeout_is_adopted(bot, gw, bin
 
 def test_a_timeout_before_the_exchange_saw_it_is_settled_by_reconciliation(bot, gw, binance):
     binance.inject("POST /api/v3/order", "timeout", seconds=1)
-    order = order_place(
-        account=bot.exchange_account,
-        bot=bot,
-        symbol="BTC/USDT",
-        side="buy",
-        type="market",
-        amount=Decimal("0.01"),
-        gateway=gw,
-    )
+    order = place(bot, gw)
     assert order.status == OrderStatus.NEW and order.submitted_at is not None
     assert binance.orders == {}
     reconcile_account(account=bot.exchange_account, gateway=gw, grace_seconds=0)
@@ -179,30 +177,10 @@ def test_a_timeout_before_the_exchange_saw_it_is_settled_by_reconciliation(bot, 
 
 
 def test_a_duplicate_client_id_answer_means_already_placed(bot, gw, binance):
-    first = order_place(
-        account=bot.exchange_account,
-        bot=bot,
-        symbol="BTC/USDT",
-        side="buy",
-        type="limit",
-        price=Decimal("20000"),
-        amount=Decimal("0.01"),
-        gateway=gw,
-        intent_key="k1",
-    )
+    first = place(bot, gw, type="limit", price=Decimal("20000"), intent_key="k1")
     # Lose our row's knowledge of the placement, as if the process died after sending.
     Order.objects.filter(pk=first.pk).update(exchange_order_id="", status=OrderStatus.NEW)
-    again = order_place(
-        account=bot.exchange_account,
-        bot=bot,
-        symbol="BTC/USDT",
-        side="buy",
-        type="limit",
-        price=Decimal("20000"),
-        amount=Decimal("0.01"),
-        gateway=gw,
-        intent_key="k1",
-    )
+    again = place(bot, gw, type="limit", price=Decimal("20000"), intent_key="k1")
     assert again.pk == first.pk and again.exchange_order_id == first.exchange_order_id
     assert len(binance.orders) == 1
 
@@ -214,17 +192,7 @@ def test_the_exchanges_duplicate_answer_is_adopted_not_rejected(bot, gw, binance
     # The exchange already holds this intent's order (sent by a worker that died before saving the answer
     # and before marking it submitted); our row does not know.
     placed = CcxtClient.from_account(bot.exchange_account).create_order(req(cid, type="limit", price=Decimal("20000")))
-    order = order_place(
-        account=bot.exchange_account,
-        bot=bot,
-        symbol="BTC/USDT",
-        side="buy",
-        type="limit",
-        price=Decimal("20000"),
-        amount=Decimal("0.01"),
-        gateway=gw,
-        intent_key="k2",
-    )
+    order = place(bot, gw, type="limit", price=Decimal("20000"), intent_key="k2")
     assert binance.requests.count(("POST", "/api/v3/order")) == 2  # ours got "Duplicate order sent."
     assert order.status == OrderStatus.OPEN and order.exchange_order_id == placed.id
     assert len(binance.orders) == 1
@@ -234,16 +202,7 @@ def test_order_not_found_lag_is_tolerated_then_reconciled(bot, gw, binance):
     # The answer to the creation is lost and the exchange claims not to know the fresh order yet.
     binance.inject("POST /api/v3/order", "timeout_after", seconds=1)
     binance.inject("GET /api/v3/order", "not_found", times=10)
-    order = order_place(
-        account=bot.exchange_account,
-        bot=bot,
-        symbol="BTC/USDT",
-        side="buy",
-        type="limit",
-        price=Decimal("20000"),
-        amount=Decimal("0.01"),
-        gateway=gw,
-    )
+    order = place(bot, gw, type="limit", price=Decimal("20000"))
     assert order.status == OrderStatus.NEW and order.submitted_at is not None  # unknown, not rejected
     assert binance.requests.count(("POST", "/api/v3/order")) == 1  # and not re-sent
     # The exchange lists it among the open orders: reconciliation adopts the placement.
@@ -254,16 +213,7 @@ def test_order_not_found_lag_is_tolerated_then_reconciled(bot, gw, binance):
 
 
 def test_partial_fills_reported_twice_and_out_of_order_are_counted_once(bot, gw, binance):
-    order = order_place(
-        account=bot.exchange_account,
-        bot=bot,
-        symbol="BTC/USDT",
-        side="buy",
-        type="limit",
-        price=Decimal("20000"),
-        amount=Decimal("0.03"),
-        gateway=gw,
-    )
+    order = place(bot, gw, type="limit", price=Decimal("20000"), amount=Decimal("0.03"))
     for _ in range(3):
         binance.fill(order.exchange_order_id, "0.01")
     binance.inject("GET /api/v3/myTrades", "duplicate_trades", times=3)
@@ -277,34 +227,24 @@ def test_partial_fills_reported_twice_and_out_of_order_are_counted_once(bot, gw,
     assert sum(Decimal(t["qty"]) for t in binance.trades) == Decimal("0.03")
 
 
-def test_an_authentication_failure_pauses_the_accounts_bots(bot, gw, binance, alice):
-    from bots.services import bot_start
-    from bots.state import BotStatus
-
-    account = bot.exchange_account
-    ExchangeAccount.objects.filter(pk=account.pk).update(status="active")
-    bot.mode = "live"
-    bot.save()
-    bot.refresh_from_db()
+def test_an_authentication_failure_pauses_the_accounts_bots(bot, binance, alice):
     from django.utils import timezone
 
-    ExchangeAccount.objects.filter(pk=account.pk).update(last_verified_at=timezone.now())
-    bot.exchange_account.refresh_from_db()
-    from organizations.models import Membership
+    from bots.services import bot_start
+    from bots.state import BotStatus
+    from organizations.models import Role
+    from tests.factories import MembershipFactory
 
-    Membership.objects.filter(user=alice).update(organization=bot.organization)
+    account = bot.exchange_account
+    ExchangeAccount.objects.filter(pk=account.pk).update(status="active", last_verified_at=timezone.now())
+    account.refresh_from_db()
+    MembershipFactory(user=alice, organization=bot.organization, role=Role.ADMIN)
     bot_start(bot=bot, user=alice)
     account.api_secret = "rotated-away"
     account.save()
-    order = order_place(
-        account=account,
-        bot=bot,
-        symbol="BTC/USDT",
-        side="buy",
-        type="market",
-        amount=Decimal("0.01"),
-        gateway=Gateway(account, policy=FAST),
-    )
+
+    order = place(bot, Gateway(account, policy=FAST))
+
     assert order.status == OrderStatus.REJECTED
     bot.refresh_from_db()
     account.refresh_from_db()
