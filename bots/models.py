@@ -225,6 +225,7 @@ class Position(OrganizationOwned):
     opened_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     exit_reason = models.CharField(max_length=64, blank=True)
+    last_fill_at = models.DateTimeField(null=True, blank=True, help_text="Time of the newest fill applied.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

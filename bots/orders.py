@@ -20,6 +20,7 @@ import secrets
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from bots.models import ORDER_STATUS_RANK, Bot, EventLevel, EventSource, Fill, Order, OrderStatus
@@ -39,6 +40,19 @@ from exchanges.models import ExchangeAccount
 from exchanges.types import ExchangeOrder, ExchangeTrade, OrderRequest
 
 logger = logging.getLogger(__name__)
+# What order_apply writes (never the creation-time fields, so a row is not rewritten whole).
+APPLIED_FIELDS = [
+    "exchange_order_id",
+    "filled",
+    "average",
+    "fee",
+    "fee_currency",
+    "raw",
+    "missing_since",
+    "closed_at",
+    "status",
+    "updated_at",
+]
 TERMINAL = {OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED}
 CLIENT_ID_PREFIX = "bo"
 
@@ -209,6 +223,8 @@ def order_apply(
     *, order: Order, update: ExchangeOrder, gateway: Gateway | None = None, trades: list[ExchangeTrade] | None = None
 ) -> Order:
     """Merge what the exchange reports into our row (forward only) and record new fills."""
+    if trades is None and update.trades is not None and sum(t.amount for t in update.trades) >= update.filled:
+        trades = update.trades  # the exchange sent them with the order: no second call
     if trades is None and gateway is not None and update.filled > 0:
         trades = _trades_of(order, update, gateway)
     with transaction.atomic():
@@ -224,7 +240,7 @@ def order_apply(
         if status != order.status and status in TERMINAL:
             order.closed_at = timezone.now()
         order.status = status
-        order.save()
+        order.save(update_fields=APPLIED_FIELDS)
         if trades:
             fills_record(order=order, trades=trades)
         _step("before_commit", order.client_order_id)
@@ -246,11 +262,14 @@ def fills_record(*, order: Order, trades: list[ExchangeTrade]) -> list[Fill]:
     mine = {t.id: t for t in trades if t.order_id == order.exchange_order_id}
     if not mine:
         return []
-    known = set(
-        Fill.objects.filter(exchange_account_id=order.exchange_account_id, trade_id__in=list(mine)).values_list(
-            "trade_id", flat=True
-        )
+    # One read: the trade ids already stored (for this order or, defensively, any order of the
+    # account), and this order's filled total so far.
+    stored = list(
+        Fill.objects.filter(
+            Q(order=order) | Q(exchange_account_id=order.exchange_account_id, trade_id__in=list(mine))
+        ).values_list("trade_id", "amount", "order_id")
     )
+    known = {trade_id for trade_id, _, _ in stored}
     new = [
         Fill(
             organization_id=order.organization_id,
@@ -273,7 +292,7 @@ def fills_record(*, order: Order, trades: list[ExchangeTrade]) -> list[Fill]:
     if not new:
         return []
     Fill.objects.bulk_create(new)
-    total = sum((f.amount for f in Fill.objects.filter(order=order).only("amount")), Decimal("0"))
+    total = sum((a for _, a, oid in stored if oid == order.pk), Decimal("0")) + sum(f.amount for f in new)
     if total > order.filled:
         Order.objects.filter(pk=order.pk).update(filled=min(total, order.amount))
         order.filled = min(total, order.amount)

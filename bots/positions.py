@@ -76,6 +76,7 @@ def _replay(position: Position | None, fills: Iterable[Fill], *, bot_id: int, sy
             _state(position), side=fill.side, price=fill.price, amount=fill.amount, fee=fee_in_quote(fill)
         )
         _store(position, state)
+        position.last_fill_at = max(position.last_fill_at or fill.ts, fill.ts)
         if state.quantity == 0:
             position.closed_at, position.exit_reason = fill.ts, position.exit_reason or "flat"
             position.save()
@@ -95,19 +96,25 @@ def position_apply_fills(*, fills: list[Fill]) -> None:
             groups.setdefault((fill.bot_id, fill.symbol), []).append(fill)
     for (bot_id, symbol), new in groups.items():
         new.sort(key=lambda f: (f.ts, f.pk))
-        with transaction.atomic():
+        # Part of the caller's transaction when there is one (no savepoint needed: any failure
+        # there rolls the fills back too).
+        with transaction.atomic(savepoint=False):
             position = (
                 Position.objects.select_for_update()
                 .filter(bot_id=bot_id, symbol=symbol, closed_at__isnull=True)
                 .first()
             )
-            latest_before = (
-                Fill.objects.filter(bot_id=bot_id, symbol=symbol)
-                .exclude(pk__in=[f.pk for f in new])
-                .order_by("-ts")
-                .values_list("ts", flat=True)
-                .first()
-            )
+            if position is not None and position.last_fill_at is not None:
+                # Every earlier fill is in this position or in closed ones before it.
+                latest_before = position.last_fill_at
+            else:
+                latest_before = (
+                    Fill.objects.filter(bot_id=bot_id, symbol=symbol)
+                    .exclude(pk__in=[f.pk for f in new])
+                    .order_by("-ts")
+                    .values_list("ts", flat=True)
+                    .first()
+                )
             if latest_before is not None and new[0].ts < latest_before:
                 position_rebuild(bot_id=bot_id, symbol=symbol)
             else:

@@ -154,21 +154,25 @@ class PaperExchange(ExchangeClient):
                     fee = q(fill_price * request.amount * acc.paper_taker_fee)
                     needed = q(fill_price * request.amount) + fee if buy else request.amount
                     self._take(balances[quote if buy else base], needed)
-                    order.save()
-                    self._fill(order, balances, fill_price, request.amount, fee, now, maker=False)
+                    trade = self._book(order, balances, fill_price, request.amount, fee, now, maker=False)
+                    order.save()  # inserted once, already filled
+                    trade.order = order
+                    trade.save()
+                    trades = [trade]
                 else:
                     reserve = q(request.price * request.amount * (1 + acc.paper_maker_fee)) if buy else request.amount
                     held = balances[quote if buy else base]
                     self._take(held, reserve)
                     held.locked += reserve
-                    held.save(update_fields=["free", "locked"])
                     order.reserved = reserve
                     order.save()
+                    trades = []
+                self._save_balances(balances)
         except IntegrityError:
             raise DuplicateOrderError(
                 f"Duplicate order sent: client order id {request.client_order_id} is still open."
             ) from None
-        return self._view(order)
+        return self._view(order, trades=trades)
 
     def cancel_order(
         self, *, symbol: str, order_id: str | None = None, client_order_id: str | None = None
@@ -181,6 +185,7 @@ class PaperExchange(ExchangeClient):
             base, quote = split_symbol(order.symbol)
             balances = self._locked_balances(base, quote)
             self._release(order, balances)
+            self._save_balances(balances)
             order.status = "canceled"
             order.updated_ms = self.clock.now_ms()
             order.save(update_fields=["status", "reserved", "updated_ms"])
@@ -247,6 +252,7 @@ class PaperExchange(ExchangeClient):
                     continue
                 base, quote = split_symbol(order.symbol)
                 balances = self._locked_balances(base, quote)
+                trades = []
                 for candle in self.source.between(symbol, order.matched_until_ms, now):
                     crossed = candle.low <= order.price if order.side == "buy" else candle.high >= order.price
                     if crossed:
@@ -254,12 +260,17 @@ class PaperExchange(ExchangeClient):
                         amount = min(order.amount - order.filled, room)
                         if amount > 0:
                             fee = q(order.price * amount * self.account.paper_maker_fee)
-                            self._fill(order, balances, order.price, amount, fee, candle.ts + step, maker=True)
+                            trades.append(
+                                self._book(order, balances, order.price, amount, fee, candle.ts + step, maker=True)
+                            )
                     order.matched_until_ms = candle.ts + step
                     if order.status not in OPEN:
                         break
                 order.matched_until_ms = max(order.matched_until_ms, now - now % step)
-                order.save(update_fields=["matched_until_ms"])
+                order.save()
+                if trades:
+                    PaperTrade.objects.bulk_create(trades)
+                    self._save_balances(balances)
 
     # -- ledger -------------------------------------------------------------------------------------
     @staticmethod
@@ -271,7 +282,7 @@ class PaperExchange(ExchangeClient):
             )
         balance.free -= amount
 
-    def _fill(
+    def _book(
         self,
         order: PaperOrder,
         balances: dict[str, PaperBalance],
@@ -281,8 +292,9 @@ class PaperExchange(ExchangeClient):
         ts_ms: int,
         *,
         maker: bool,
-    ) -> None:
-        """Book one trade. Taker fills were already debited by the caller; maker fills draw on the
+    ) -> PaperTrade:
+        """Book one trade on the order and balances in memory and return it unsaved; the caller
+        persists all three. Taker fills were already debited by the caller; maker fills draw on the
         order's reservation."""
         base, quote = split_symbol(order.symbol)
         notional = q(price * amount)
@@ -304,12 +316,9 @@ class PaperExchange(ExchangeClient):
         order.status = "filled" if order.filled >= order.amount else "partially_filled"
         if order.status == "filled":
             self._release(order, balances)
-        for b in balances.values():
-            b.save(update_fields=["free", "locked"])
-        order.save(update_fields=["filled", "cost", "fee", "status", "reserved", "updated_ms"])
-        PaperTrade.objects.create(
+        return PaperTrade(
             account=self.account,
-            order=order,
+            order=order if order.pk else None,
             symbol=order.symbol,
             side=order.side,
             price=price,
@@ -321,14 +330,17 @@ class PaperExchange(ExchangeClient):
         )
 
     @staticmethod
+    def _save_balances(balances: dict[str, PaperBalance]) -> None:
+        PaperBalance.objects.bulk_update(list(balances.values()), ["free", "locked"])
+
+    @staticmethod
     def _release(order: PaperOrder, balances: dict[str, PaperBalance]) -> None:
-        """Give back whatever is still reserved (rounding leftovers included)."""
+        """Give back whatever is still reserved (rounding leftovers included); the caller saves."""
         if order.reserved:
             base, quote = split_symbol(order.symbol)
             held = balances[quote if order.side == "buy" else base]
             held.locked -= order.reserved
             held.free += order.reserved
-            held.save(update_fields=["free", "locked"])
             order.reserved = Decimal("0")
 
     def _find(self, symbol: str, order_id: str | None, client_order_id: str | None, *, lock: bool = False):
@@ -348,7 +360,7 @@ class PaperExchange(ExchangeClient):
         return order
 
     @staticmethod
-    def _view(o: PaperOrder) -> ExchangeOrder:
+    def _view(o: PaperOrder, trades: list[PaperTrade] | None = None) -> ExchangeOrder:
         return ExchangeOrder(
             id=str(o.pk),
             client_order_id=o.client_order_id,
@@ -364,4 +376,22 @@ class PaperExchange(ExchangeClient):
             fee_currency=split_symbol(o.symbol)[1],
             ts=o.created_ms,
             raw={"paper_order_id": o.pk},
+            trades=None
+            if trades is None
+            else [
+                ExchangeTrade(
+                    id=str(t.pk),
+                    order_id=str(o.pk),
+                    symbol=t.symbol,
+                    side=t.side,
+                    price=t.price,
+                    amount=t.amount,
+                    ts=t.ts_ms,
+                    fee=t.fee,
+                    fee_currency=t.fee_currency,
+                    is_maker=t.is_maker,
+                    client_order_id=o.client_order_id,
+                )
+                for t in trades
+            ],
         )

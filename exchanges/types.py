@@ -84,6 +84,8 @@ class ExchangeOrder:
     fee_currency: str = ""
     ts: int | None = None
     raw: dict[str, Any] = field(default_factory=dict)
+    # The order's trades when the exchange reported them with the order (None: ask for them).
+    trades: list[ExchangeTrade] | None = None
 
 
 @dataclass(frozen=True)
