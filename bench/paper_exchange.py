@@ -1,7 +1,9 @@
 """Paper exchange throughput and reconciliation time, on PostgreSQL, in one process.
 
-- orders_per_s: market orders placed through `order_place` (saved, sent, filled, fills and
-  position recorded) on the paper exchange over the bundled real BTC/USDT candles.
+- orders_per_s: market orders placed and filled through `orders_place` in batches of 10, as one
+  tick of a strategy places its intents (each order saved, marked submitted, sent, filled, its
+  fill and the position recorded), on the paper exchange over the bundled real BTC/USDT candles.
+- orders_per_s_single: the same, one `order_place` call per order.
 - reconcile_10k_s: one reconciliation pass of an account with 10,000 open orders, of which 100
   were canceled on the exchange and 50 placed there unknown to us (150 corrections).
 Prints one JSON line.
@@ -18,7 +20,7 @@ setup()
 from django.db import transaction  # noqa: E402
 
 from bots.models import Bot, Order  # noqa: E402
-from bots.orders import order_place  # noqa: E402
+from bots.orders import PlacementIntent, order_place, orders_place  # noqa: E402
 from bots.reconciliation import reconcile_account  # noqa: E402
 from exchanges.gateway import Gateway  # noqa: E402
 from exchanges.market_data import FixedClock, ReplaySource, read_candle_file  # noqa: E402
@@ -27,6 +29,7 @@ from exchanges.paper import PaperExchange, paper_balance_set  # noqa: E402
 from organizations.models import Organization  # noqa: E402
 
 ORDERS = int(__import__("os").environ.get("BENCH_ORDERS", "2000"))
+BATCH = 10
 RECONCILE_ORDERS = 10_000
 
 
@@ -78,7 +81,25 @@ def main() -> None:
         )
         assert order.status == "filled", order.reason
         clock.advance(1000)
-    orders_per_s = ORDERS / (time.perf_counter() - started)
+    single_per_s = ORDERS / (time.perf_counter() - started)
+
+    started = time.perf_counter()
+    for tick in range(ORDERS // BATCH):
+        intents = [
+            PlacementIntent(
+                symbol="BTC/USDT",
+                side="buy" if j % 2 else "sell",
+                type="market",
+                amount=Decimal("0.01"),
+                bot=bot,
+                intent_key=f"t-{tick}:{j}",
+            )
+            for j in range(BATCH)
+        ]
+        orders = orders_place(account=account, intents=intents, gateway=gateway)
+        assert all(o.status == "filled" for o in orders), [o.reason for o in orders]
+        clock.advance(1000)
+    orders_per_s = (ORDERS // BATCH) * BATCH / (time.perf_counter() - started)
 
     # Reconciliation: 10,000 resting orders known to both sides, then drift on the exchange side.
     account = fresh_account("bench-reconcile")
@@ -129,6 +150,8 @@ def main() -> None:
             {
                 "bench": "paper_exchange",
                 "orders_per_s": round(orders_per_s, 1),
+                "batch": BATCH,
+                "orders_per_s_single": round(single_per_s, 1),
                 "orders": ORDERS,
                 "reconcile_10k_s": round(reconcile_s, 3),
                 "reconcile_orders": RECONCILE_ORDERS,

@@ -17,6 +17,7 @@ import datetime as dt
 import hashlib
 import logging
 import secrets
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
@@ -26,6 +27,7 @@ from django.utils import timezone
 from bots.models import ORDER_STATUS_RANK, Bot, EventLevel, EventSource, Fill, Order, OrderStatus
 from bots.positions import position_apply_fills
 from bots.signals import order_placement_step
+from core.db import update_rows
 from core.errors import ApplicationError
 from exchanges.errors import (
     AuthError,
@@ -91,6 +93,33 @@ def _event(order: Order, kind: str, message: str, level: str = EventLevel.INFO, 
     )
 
 
+@dataclass(frozen=True)
+class PlacementIntent:
+    """One order a caller wants: what to trade and, for idempotency, the intent's stable key."""
+
+    symbol: str
+    side: str
+    type: str
+    amount: Decimal
+    price: Decimal | None = None
+    bot: Bot | None = None
+    intent_key: str | None = None
+
+
+def _validate(account: ExchangeAccount, intent: PlacementIntent) -> None:
+    if intent.side not in ("buy", "sell"):
+        raise ApplicationError("side must be buy or sell.", field="side")
+    if intent.type not in ("market", "limit"):
+        raise ApplicationError("type must be market or limit.", field="type")
+    if intent.amount is None or intent.amount <= 0:
+        raise ApplicationError("amount must be positive.", field="amount")
+    if intent.type == "limit" and (intent.price is None or intent.price <= 0):
+        raise ApplicationError("A limit order needs a positive price.", field="price")
+    bot = intent.bot
+    if bot is not None and account.pk not in (bot.exchange_account_id, bot.secondary_exchange_account_id):
+        raise ApplicationError("The bot does not trade on this account.", field="account")
+
+
 def order_place(
     *,
     account: ExchangeAccount,
@@ -103,43 +132,74 @@ def order_place(
     intent_key: str | None = None,
     gateway: Gateway | None = None,
 ) -> Order:
-    """Place an order safely (see the module doc). Returns the Order in whatever state the
+    """Place one order safely (see the module doc). Returns the Order in whatever state the
     exchange confirmed: open/filled on success, rejected with the exchange's reason, or new with
     `submitted_at` set when the outcome is not yet known."""
-    if side not in ("buy", "sell"):
-        raise ApplicationError("side must be buy or sell.", field="side")
-    if type not in ("market", "limit"):
-        raise ApplicationError("type must be market or limit.", field="type")
-    if amount is None or amount <= 0:
-        raise ApplicationError("amount must be positive.", field="amount")
-    if type == "limit" and (price is None or price <= 0):
-        raise ApplicationError("A limit order needs a positive price.", field="price")
-    if bot is not None and bot.exchange_account_id != account.pk and bot.secondary_exchange_account_id != account.pk:
-        raise ApplicationError("The bot does not trade on this account.", field="account")
-    gateway = gateway or Gateway(account)
-    cid = client_order_id_for(account_id=account.pk, bot_id=bot.pk if bot else None, intent_key=intent_key)
+    intent = PlacementIntent(
+        symbol=symbol, side=side, type=type, amount=amount, price=price, bot=bot, intent_key=intent_key
+    )
+    return orders_place(account=account, intents=[intent], gateway=gateway)[0]
 
-    existing = Order.objects.filter(client_order_id=cid).first()
-    if existing is not None:
-        return order_resume(order=existing, gateway=gateway)
-    _step("before_save", cid)
+
+def orders_place(
+    *, account: ExchangeAccount, intents: list[PlacementIntent], gateway: Gateway | None = None
+) -> list[Order]:
+    """Place several orders on one account with the same guarantees as one, paying each database
+    and exchange step once for the whole batch (a tick's intents). Returns one Order per intent,
+    in order; invalid input raises before anything is written."""
+    for intent in intents:
+        _validate(account, intent)
+    gateway = gateway or Gateway(account)
+    cids = [
+        client_order_id_for(account_id=account.pk, bot_id=i.bot.pk if i.bot else None, intent_key=i.intent_key)
+        for i in intents
+    ]
+    by_cid = {o.client_order_id: o for o in Order.objects.filter(client_order_id__in=cids)}
+    fresh: dict[str, Order] = {}
+    for cid, intent in zip(cids, intents, strict=True):
+        if cid in by_cid or cid in fresh:
+            continue
+        _step("before_save", cid)
+        fresh[cid] = Order(
+            organization_id=account.organization_id,
+            bot=intent.bot,
+            exchange_account=account,
+            client_order_id=cid,
+            symbol=intent.symbol,
+            side=intent.side,
+            type=intent.type,
+            amount=intent.amount,
+            price=intent.price if intent.type == "limit" else None,
+        )
+    resumed = {cid: order_resume(order=order, gateway=gateway) for cid, order in by_cid.items()}
+    if fresh:
+        try:
+            Order.objects.bulk_create(list(fresh.values()))  # one INSERT, committed before sending
+        except IntegrityError:
+            # Another worker saved some of these intents a moment ago: take them one at a time.
+            return [_place_one_racing(account, cid, intent, gateway) for cid, intent in zip(cids, intents, strict=True)]
+        for cid in fresh:
+            _step("after_save", cid)
+        resumed |= {o.client_order_id: o for o in _send_many(list(fresh.values()), gateway)}
+    return [resumed[cid] for cid in cids]
+
+
+def _place_one_racing(account, cid: str, intent: PlacementIntent, gateway: Gateway) -> Order:
     try:
         order = Order.objects.create(
             organization_id=account.organization_id,
-            bot=bot,
+            bot=intent.bot,
             exchange_account=account,
             client_order_id=cid,
-            symbol=symbol,
-            side=side,
-            type=type,
-            amount=amount,
-            price=price if type == "limit" else None,
+            symbol=intent.symbol,
+            side=intent.side,
+            type=intent.type,
+            amount=intent.amount,
+            price=intent.price if intent.type == "limit" else None,
         )
     except IntegrityError:
-        # Another worker made this very intent's order a moment ago: continue with theirs.
         return order_resume(order=Order.objects.get(client_order_id=cid), gateway=gateway)
-    _step("after_save", cid)
-    return _send(order, gateway)
+    return _send_many([order], gateway)[0]
 
 
 def order_resume(*, order: Order, gateway: Gateway) -> Order:
@@ -147,31 +207,57 @@ def order_resume(*, order: Order, gateway: Gateway) -> Order:
     if order.status in TERMINAL or order.exchange_order_id:
         return order
     if order.submitted_at is None:
-        return _send(order, gateway)  # saved, never sent
+        return _send_many([order], gateway)[0]  # saved, never sent
     return _adopt_by_lookup(order, gateway)
 
 
-def _send(order: Order, gateway: Gateway) -> Order:
+def _send_many(orders: list[Order], gateway: Gateway) -> list[Order]:
+    """Mark the orders submitted (committed), send them, and apply the answers."""
+    if len(orders) > 1 and not gateway.client.atomic_batches:
+        return [sent for order in orders for sent in _send_many([order], gateway)]
     now = timezone.now()
-    if not Order.objects.filter(pk=order.pk, submitted_at__isnull=True).update(submitted_at=now):
-        order.refresh_from_db()
-        return _adopt_by_lookup(order, gateway)  # someone else sent it
-    order.submitted_at = now
-    request = OrderRequest(
-        symbol=order.symbol,
-        side=order.side,
-        type=order.type,
-        amount=order.amount,
-        price=order.price,
-        client_order_id=order.client_order_id,
-    )
+    pks = [o.pk for o in orders]
+    marked = Order.objects.filter(pk__in=pks, submitted_at__isnull=True).update(submitted_at=now)
+    if marked != len(orders):
+        # Some were sent by someone else meanwhile: they are looked up, never sent twice.
+        ours = set(Order.objects.filter(pk__in=pks, submitted_at=now).values_list("pk", flat=True))
+        theirs = [o for o in orders if o.pk not in ours]
+        for order in theirs:
+            order.refresh_from_db()
+        done = {o.pk: _adopt_by_lookup(o, gateway) for o in theirs}
+        orders = [o for o in orders if o.pk in ours]
+    else:
+        done = {}
+    for order in orders:
+        order.submitted_at = now
+    requests = [
+        OrderRequest(
+            symbol=o.symbol, side=o.side, type=o.type, amount=o.amount, price=o.price, client_order_id=o.client_order_id
+        )
+        for o in orders
+    ]
     try:
-        answer = gateway.create_order(request)
-    except DuplicateOrderError:
-        return _adopt_by_lookup(order, gateway)
+        answers = gateway.create_orders(requests) if requests else []
     except CircuitOpenError as exc:
+        answers = [exc] * len(orders)
+    confirmed = []
+    for order, answer in zip(orders, answers, strict=True):
+        if isinstance(answer, ExchangeError):
+            done[order.pk] = _on_send_error(order, answer, gateway)
+        else:
+            _step("after_send", order.client_order_id)
+            confirmed.append((order, answer, None))
+    for order in orders_apply(items=confirmed, gateway=gateway):
+        done[order.pk] = order
+    return [done[pk] for pk in pks]
+
+
+def _on_send_error(order: Order, exc: ExchangeError, gateway: Gateway) -> Order:
+    if isinstance(exc, DuplicateOrderError):
+        return _adopt_by_lookup(order, gateway)  # the exchange has it already
+    if isinstance(exc, CircuitOpenError):
         return _reject(order, f"Not sent: {exc.message}")
-    except RetryableError as exc:
+    if isinstance(exc, RetryableError):
         _event(
             order,
             "order.outcome_unknown",
@@ -179,16 +265,13 @@ def _send(order: Order, gateway: Gateway) -> Order:
             EventLevel.WARNING,
         )
         return _adopt_by_lookup(order, gateway)
-    except AuthError as exc:
+    if isinstance(exc, AuthError):
         from bots.services import bots_pause_for_account
 
         order = _reject(order, exc.message)
         bots_pause_for_account(account=order.exchange_account, reason=exc.message)
         return order
-    except ExchangeError as exc:
-        return _reject(order, exc.message)
-    _step("after_send", order.client_order_id)
-    return order_apply(order=order, update=answer, gateway=gateway)
+    return _reject(order, exc.message)
 
 
 def _adopt_by_lookup(order: Order, gateway: Gateway) -> Order:
@@ -223,28 +306,49 @@ def order_apply(
     *, order: Order, update: ExchangeOrder, gateway: Gateway | None = None, trades: list[ExchangeTrade] | None = None
 ) -> Order:
     """Merge what the exchange reports into our row (forward only) and record new fills."""
-    if trades is None and update.trades is not None and sum(t.amount for t in update.trades) >= update.filled:
-        trades = update.trades  # the exchange sent them with the order: no second call
-    if trades is None and gateway is not None and update.filled > 0:
-        trades = _trades_of(order, update, gateway)
+    return orders_apply(items=[(order, update, trades)], gateway=gateway)[0]
+
+
+def orders_apply(
+    *, items: list[tuple[Order, ExchangeOrder, list[ExchangeTrade] | None]], gateway: Gateway | None = None
+) -> list[Order]:
+    """`order_apply` for many orders in one transaction (rows locked in id order)."""
+    if not items:
+        return []
+    resolved = []
+    for order, update, trades in items:
+        if trades is None and update.trades is not None and sum(t.amount for t in update.trades) >= update.filled:
+            trades = update.trades  # the exchange sent them with the order: no second call
+        if trades is None and gateway is not None and update.filled > 0:
+            trades = _trades_of(order, update, gateway)
+        resolved.append((order.pk, update, trades))
+    now = timezone.now()
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order.pk)
-        status = _advance(order.status, update.status)
-        order.exchange_order_id = order.exchange_order_id or update.id
-        order.filled = min(order.amount, max(order.filled, update.filled))
-        order.average = update.average if update.average is not None else order.average
-        order.fee = max(order.fee, update.fee)
-        order.fee_currency = update.fee_currency or order.fee_currency
-        order.raw = update.raw or order.raw
-        order.missing_since = None
-        if status != order.status and status in TERMINAL:
-            order.closed_at = timezone.now()
-        order.status = status
-        order.save(update_fields=APPLIED_FIELDS)
-        if trades:
-            fills_record(order=order, trades=trades)
-        _step("before_commit", order.client_order_id)
-    return order
+        locked = {
+            o.pk: o for o in Order.objects.select_for_update().filter(pk__in=[r[0] for r in resolved]).order_by("pk")
+        }
+        for pk, update, _ in resolved:
+            _merge(locked[pk], update, now)
+        update_rows(Order, list(locked.values()), APPLIED_FIELDS)
+        fills_record_many(items=[(locked[pk], trades) for pk, _, trades in resolved if trades])
+        for order in locked.values():
+            _step("before_commit", order.client_order_id)
+    return [locked[pk] for pk, _, _ in resolved]
+
+
+def _merge(order: Order, update: ExchangeOrder, now) -> None:
+    status = _advance(order.status, update.status)
+    order.exchange_order_id = order.exchange_order_id or update.id
+    order.filled = min(order.amount, max(order.filled, update.filled))
+    order.average = update.average if update.average is not None else order.average
+    order.fee = max(order.fee, update.fee)
+    order.fee_currency = update.fee_currency or order.fee_currency
+    order.raw = update.raw or order.raw
+    order.missing_since = None
+    if status != order.status and status in TERMINAL:
+        order.closed_at = now
+    order.status = status
+    order.updated_at = now  # bulk_update does not touch auto_now fields
 
 
 def _trades_of(order: Order, update: ExchangeOrder, gateway: Gateway) -> list[ExchangeTrade]:
@@ -259,43 +363,64 @@ def _trades_of(order: Order, update: ExchangeOrder, gateway: Gateway) -> list[Ex
 def fills_record(*, order: Order, trades: list[ExchangeTrade]) -> list[Fill]:
     """Store the trades of one order not stored yet (by trade id) and move the position.
     Call with the order row locked so that concurrent recorders of one order serialise."""
-    mine = {t.id: t for t in trades if t.order_id == order.exchange_order_id}
-    if not mine:
+    return fills_record_many(items=[(order, trades)])
+
+
+def fills_record_many(*, items: list[tuple[Order, list[ExchangeTrade]]]) -> list[Fill]:
+    """`fills_record` for several locked orders: one read, one insert, one position pass."""
+    mine = {order.pk: {t.id: t for t in trades if t.order_id == order.exchange_order_id} for order, trades in items}
+    if not any(mine.values()):
         return []
-    # One read: the trade ids already stored (for this order or, defensively, any order of the
-    # account), and this order's filled total so far.
-    stored = list(
-        Fill.objects.filter(
-            Q(order=order) | Q(exchange_account_id=order.exchange_account_id, trade_id__in=list(mine))
-        ).values_list("trade_id", "amount", "order_id")
-    )
-    known = {trade_id for trade_id, _, _ in stored}
-    new = [
-        Fill(
-            organization_id=order.organization_id,
-            order=order,
-            exchange_account_id=order.exchange_account_id,
-            bot_id=order.bot_id,
-            trade_id=t.id,
-            symbol=order.symbol,
-            side=order.side,
-            price=t.price,
-            amount=t.amount,
-            fee=t.fee,
-            fee_currency=t.fee_currency,
-            is_maker=t.is_maker,
-            ts=dt.datetime.fromtimestamp(t.ts / 1000, tz=dt.UTC),
-        )
-        for t in sorted(mine.values(), key=lambda t: (t.ts, t.id))
-        if t.id not in known
-    ]
+    orders = {order.pk: order for order, _ in items}
+    # One read: trade ids already stored (for these orders or, defensively, any order of their
+    # accounts), and each order's filled total so far.
+    by_account: dict[int, list[str]] = {}
+    for order in orders.values():
+        by_account.setdefault(order.exchange_account_id, []).extend(mine[order.pk])
+    wanted = Q(order_id__in=list(orders))
+    for account_id, trade_ids in by_account.items():
+        if trade_ids:
+            wanted |= Q(exchange_account_id=account_id, trade_id__in=trade_ids)
+    stored = list(Fill.objects.filter(wanted).values_list("exchange_account_id", "trade_id", "amount", "order_id"))
+    known = {(account, trade_id) for account, trade_id, _, _ in stored}
+    totals: dict[int, Decimal] = {}
+    for _, _, amount, order_id in stored:
+        totals[order_id] = totals.get(order_id, Decimal("0")) + amount
+    new = []
+    for pk, trades in mine.items():
+        order = orders[pk]
+        for t in sorted(trades.values(), key=lambda t: (t.ts, t.id)):
+            if (order.exchange_account_id, t.id) in known:
+                continue
+            known.add((order.exchange_account_id, t.id))
+            new.append(
+                Fill(
+                    organization_id=order.organization_id,
+                    order=order,
+                    exchange_account_id=order.exchange_account_id,
+                    bot_id=order.bot_id,
+                    trade_id=t.id,
+                    symbol=order.symbol,
+                    side=order.side,
+                    price=t.price,
+                    amount=t.amount,
+                    fee=t.fee,
+                    fee_currency=t.fee_currency,
+                    is_maker=t.is_maker,
+                    ts=dt.datetime.fromtimestamp(t.ts / 1000, tz=dt.UTC),
+                )
+            )
+            totals[pk] = totals.get(pk, Decimal("0")) + t.amount
     if not new:
         return []
     Fill.objects.bulk_create(new)
-    total = sum((a for _, a, oid in stored if oid == order.pk), Decimal("0")) + sum(f.amount for f in new)
-    if total > order.filled:
-        Order.objects.filter(pk=order.pk).update(filled=min(total, order.amount))
-        order.filled = min(total, order.amount)
+    grown = []
+    for pk, order in orders.items():
+        total = min(totals.get(pk, Decimal("0")), order.amount)
+        if total > order.filled:
+            order.filled = total
+            grown.append(order)
+    update_rows(Order, grown, ["filled"])
     position_apply_fills(fills=new)
     return new
 

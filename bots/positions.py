@@ -68,7 +68,8 @@ def _store(position: Position, state: PositionState) -> None:
 
 def _replay(position: Position | None, fills: Iterable[Fill], *, bot_id: int, symbol: str) -> Position | None:
     """Apply fills in order onto `position` (opening one when needed), saving each round trip as it
-    closes; returns the still-open position, saved, or None."""
+    closes (new ones in one insert); returns the still-open position, saved, or None."""
+    closed_new: list[Position] = []
     for fill in fills:
         if position is None:
             position = Position(organization_id=fill.organization_id, bot_id=bot_id, symbol=symbol, opened_at=fill.ts)
@@ -79,8 +80,13 @@ def _replay(position: Position | None, fills: Iterable[Fill], *, bot_id: int, sy
         position.last_fill_at = max(position.last_fill_at or fill.ts, fill.ts)
         if state.quantity == 0:
             position.closed_at, position.exit_reason = fill.ts, position.exit_reason or "flat"
-            position.save()
+            if position.pk:
+                position.save()
+            else:
+                closed_new.append(position)
             position = None
+    if closed_new:
+        Position.objects.bulk_create(closed_new)
     if position is not None:
         position.save()
     return position

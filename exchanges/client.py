@@ -6,11 +6,17 @@ from __future__ import annotations
 import abc
 from decimal import Decimal
 
+from exchanges.errors import ExchangeError
 from exchanges.types import Balance, Candle, ExchangeOrder, ExchangeTrade, Market, OrderBook, OrderRequest, Ticker
 
 
 class ExchangeClient(abc.ABC):
     """Every method raises `exchanges.errors.ExchangeError` subclasses, never a library's own."""
+
+    # True when create_orders places all the orders or none (one transaction). Only then may a
+    # caller mark a whole batch submitted before sending it: otherwise a crash half-way would
+    # leave unsent orders marked as sent, which are never re-sent.
+    atomic_batches = False
 
     @abc.abstractmethod
     def markets(self) -> dict[str, Market]: ...
@@ -29,6 +35,17 @@ class ExchangeClient(abc.ABC):
 
     @abc.abstractmethod
     def create_order(self, request: OrderRequest) -> ExchangeOrder: ...
+
+    def create_orders(self, requests: list[OrderRequest]) -> list[ExchangeOrder | ExchangeError]:
+        """Send several orders; each gets its own answer or error. Exchanges without a batch
+        endpoint send them one after another."""
+        answers: list[ExchangeOrder | ExchangeError] = []
+        for request in requests:
+            try:
+                answers.append(self.create_order(request))
+            except ExchangeError as exc:
+                answers.append(exc)
+        return answers
 
     @abc.abstractmethod
     def cancel_order(

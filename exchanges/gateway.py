@@ -108,6 +108,17 @@ class Gateway:
     def create_order(self, request: OrderRequest) -> ExchangeOrder:
         return self._guarded(lambda: self.client.create_order(request))
 
+    def create_orders(self, requests: list[OrderRequest]) -> list[ExchangeOrder | ExchangeError]:
+        """Sent once each. Per-order errors come back in the list; the breaker counts a batch as
+        unhealthy when every order failed for a retryable reason."""
+        circuit_check(self.account)
+        answers = self.client.create_orders(requests)
+        if answers and all(isinstance(a, ExchangeError) and not a.permanent for a in answers):
+            circuit_record_failure(self.account)
+        else:
+            circuit_record_success(self.account)
+        return answers
+
     def cancel_order(
         self, *, symbol: str, order_id: str | None = None, client_order_id: str | None = None
     ) -> ExchangeOrder:

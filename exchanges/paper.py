@@ -14,7 +14,13 @@ from decimal import ROUND_DOWN, Decimal
 from django.db import IntegrityError, transaction
 
 from exchanges.client import ExchangeClient
-from exchanges.errors import DuplicateOrderError, InsufficientFundsError, InvalidOrderError, OrderNotFoundError
+from exchanges.errors import (
+    DuplicateOrderError,
+    ExchangeError,
+    InsufficientFundsError,
+    InvalidOrderError,
+    OrderNotFoundError,
+)
 from exchanges.market_data import ReplaySource
 from exchanges.models import ExchangeAccount, PaperBalance, PaperOrder, PaperTrade
 from exchanges.types import Balance, Candle, ExchangeOrder, ExchangeTrade, Market, OrderBook, OrderRequest, Ticker
@@ -43,6 +49,8 @@ def paper_balance_set(*, account: ExchangeAccount, asset: str, free: Decimal) ->
 
 
 class PaperExchange(ExchangeClient):
+    atomic_batches = True  # create_orders is one database transaction
+
     def __init__(self, account: ExchangeAccount, *, source: ReplaySource, clock) -> None:
         self.account = account
         self.source = source
@@ -115,6 +123,55 @@ class PaperExchange(ExchangeClient):
 
     # -- orders -------------------------------------------------------------------------------------
     def create_order(self, request: OrderRequest) -> ExchangeOrder:
+        answer = self.create_orders([request])[0]
+        if isinstance(answer, ExchangeError):
+            raise answer
+        return answer
+
+    def create_orders(self, requests: list[OrderRequest]) -> list[ExchangeOrder | ExchangeError]:
+        """All in one transaction: balances locked once, orders and trades inserted in bulk. An
+        order the account cannot pay for, or that is invalid, gets its error and leaves no trace."""
+        answers: list[ExchangeOrder | ExchangeError | None] = [None] * len(requests)
+        assets = set()
+        for request in requests:
+            try:
+                assets.update(split_symbol(request.symbol))
+            except InvalidOrderError:
+                continue
+        try:
+            with transaction.atomic():
+                balances = self._locked_balances(*assets) if assets else {}
+                placed: list[tuple[int, PaperOrder, list[PaperTrade]]] = []
+                for i, request in enumerate(requests):
+                    try:
+                        order, trades = self._accept(request, balances)
+                    except (InvalidOrderError, InsufficientFundsError) as exc:
+                        answers[i] = exc
+                        continue
+                    placed.append((i, order, trades))
+                PaperOrder.objects.bulk_create([order for _, order, _ in placed])
+                trades = []
+                for _, order, its in placed:
+                    for trade in its:
+                        trade.order = order
+                        trades.append(trade)
+                PaperTrade.objects.bulk_create(trades)
+                if balances:
+                    self._save_balances(balances)
+        except IntegrityError:
+            if len(requests) == 1:
+                return [
+                    DuplicateOrderError(
+                        f"Duplicate order sent: client order id {requests[0].client_order_id} is still open."
+                    )
+                ]
+            return [a for request in requests for a in self.create_orders([request])]
+        for i, order, its in placed:
+            answers[i] = self._view(order, trades=its)
+        return answers
+
+    def _accept(self, request: OrderRequest, balances: dict[str, PaperBalance]) -> tuple[PaperOrder, list]:
+        """Check one order and book it in memory (order, its immediate trades, balances)."""
         base, quote = split_symbol(request.symbol)
         if request.side not in ("buy", "sell") or request.type not in ("market", "limit"):
             raise InvalidOrderError("side must be buy or sell and type market or limit.")
@@ -127,52 +184,36 @@ class PaperExchange(ExchangeClient):
         acc = self.account
         buy = request.side == "buy"
         marketable = request.type == "market" or (request.price >= price_now if buy else request.price <= price_now)
-        try:
-            with transaction.atomic():
-                balances = self._locked_balances(base, quote)
-                order = PaperOrder(
-                    account=acc,
-                    client_order_id=request.client_order_id,
-                    symbol=request.symbol,
-                    side=request.side,
-                    type=request.type,
-                    price=request.price,
-                    amount=request.amount,
-                    status="open",
-                    created_ms=now,
-                    matched_until_ms=now,
-                    updated_ms=now,
-                )
-                if marketable:
-                    # Takes liquidity at once: at the next price (market orders worsened by slippage,
-                    # limit orders no worse than their limit).
-                    if request.type == "market":
-                        fill_price = price_now * (1 + acc.paper_slippage if buy else 1 - acc.paper_slippage)
-                    else:
-                        fill_price = min(request.price, price_now) if buy else max(request.price, price_now)
-                    fill_price = q(fill_price)
-                    fee = q(fill_price * request.amount * acc.paper_taker_fee)
-                    needed = q(fill_price * request.amount) + fee if buy else request.amount
-                    self._take(balances[quote if buy else base], needed)
-                    trade = self._book(order, balances, fill_price, request.amount, fee, now, maker=False)
-                    order.save()  # inserted once, already filled
-                    trade.order = order
-                    trade.save()
-                    trades = [trade]
-                else:
-                    reserve = q(request.price * request.amount * (1 + acc.paper_maker_fee)) if buy else request.amount
-                    held = balances[quote if buy else base]
-                    self._take(held, reserve)
-                    held.locked += reserve
-                    order.reserved = reserve
-                    order.save()
-                    trades = []
-                self._save_balances(balances)
-        except IntegrityError:
-            raise DuplicateOrderError(
-                f"Duplicate order sent: client order id {request.client_order_id} is still open."
-            ) from None
-        return self._view(order, trades=trades)
+        order = PaperOrder(
+            account=acc,
+            client_order_id=request.client_order_id,
+            symbol=request.symbol,
+            side=request.side,
+            type=request.type,
+            price=request.price,
+            amount=request.amount,
+            status="open",
+            created_ms=now,
+            matched_until_ms=now,
+            updated_ms=now,
+        )
+        if not marketable:
+            reserve = q(request.price * request.amount * (1 + acc.paper_maker_fee)) if buy else request.amount
+            held = balances[quote if buy else base]
+            self._take(held, reserve)
+            held.locked += reserve
+            order.reserved = reserve
+            return order, []
+        # Takes liquidity at once: at the next price (market orders worsened by slippage, limit
+        # orders no worse than their limit).
+        if request.type == "market":
+            fill_price = price_now * (1 + acc.paper_slippage if buy else 1 - acc.paper_slippage)
+        else:
+            fill_price = min(request.price, price_now) if buy else max(request.price, price_now)
+        fill_price = q(fill_price)
+        fee = q(fill_price * request.amount * acc.paper_taker_fee)
+        self._take(balances[quote if buy else base], q(fill_price * request.amount) + fee if buy else request.amount)
+        return order, [self._book(order, balances, fill_price, request.amount, fee, now, maker=False)]
 
     def cancel_order(
         self, *, symbol: str, order_id: str | None = None, client_order_id: str | None = None

@@ -156,3 +156,52 @@ def test_a_round_trip_closes_the_position_with_realized_pnl(bot, gw, clock):
     expected = (fills[1].price - fills[0].price) * Decimal("0.1")
     assert closed.realized_pnl == expected
     assert closed.fees_paid == fills[0].fee + fills[1].fee
+
+
+def test_a_batch_is_placed_in_one_pass_and_refusals_stay_per_order(bot, gw):
+    from bots.orders import PlacementIntent, orders_place
+
+    intents = [
+        PlacementIntent(symbol="BTC/USDT", side="buy", type="market", amount=Decimal("0.1"), bot=bot, intent_key="b1"),
+        PlacementIntent(symbol="BTC/USDT", side="buy", type="market", amount=Decimal("500"), bot=bot, intent_key="b2"),
+        PlacementIntent(
+            symbol="BTC/USDT",
+            side="sell",
+            type="limit",
+            amount=Decimal("0.2"),
+            price=Decimal("999999"),
+            bot=bot,
+            intent_key="b3",
+        ),
+        PlacementIntent(symbol="BTC/USDT", side="buy", type="market", amount=Decimal("0.1"), bot=bot, intent_key="b1"),
+    ]
+    orders = orders_place(account=bot.exchange_account, intents=intents, gateway=gw)
+
+    assert [o.status for o in orders] == [
+        OrderStatus.FILLED,
+        OrderStatus.REJECTED,
+        OrderStatus.OPEN,
+        OrderStatus.FILLED,
+    ]
+    assert orders[0].pk == orders[3].pk  # the same intent twice is one order
+    assert "insufficient balance" in orders[1].reason
+    assert Order.objects.count() == 3
+    assert PaperOrder.objects.filter(account=bot.exchange_account).count() == 2
+    assert Fill.objects.filter(order=orders[0]).count() == 1
+    assert Position.objects.get(bot=bot, closed_at__isnull=True).quantity == Decimal("0.1")
+    # Placing the same batch again changes nothing.
+    again = orders_place(account=bot.exchange_account, intents=intents, gateway=gw)
+    assert [o.pk for o in again] == [o.pk for o in orders]
+    assert PaperOrder.objects.filter(account=bot.exchange_account).count() == 2
+
+
+def test_invalid_input_in_a_batch_writes_nothing(bot, gw):
+    from bots.orders import PlacementIntent, orders_place
+    from core.errors import ApplicationError
+
+    good = PlacementIntent(symbol="BTC/USDT", side="buy", type="market", amount=Decimal("0.1"), bot=bot)
+    bad = PlacementIntent(symbol="BTC/USDT", side="buy", type="limit", amount=Decimal("0.1"), bot=bot)
+    with pytest.raises(ApplicationError) as caught:
+        orders_place(account=bot.exchange_account, intents=[good, bad], gateway=gw)
+    assert caught.value.field == "price"
+    assert not Order.objects.exists()

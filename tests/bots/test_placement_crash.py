@@ -15,7 +15,7 @@ import pytest
 from django.db import connections
 
 from bots.models import Fill, Order, OrderStatus
-from bots.orders import client_order_id_for, order_place
+from bots.orders import PlacementIntent, client_order_id_for, order_place, orders_place
 from bots.reconciliation import reconcile_account
 from bots.signals import order_placement_step
 from exchanges.errors import RetryPolicy
@@ -38,6 +38,20 @@ def exchange(settings):
         yield server
 
 
+BATCH = 5
+BATCH_ROUNDS = 10  # 10 batches of 5: another 50 orders per step, killed in the middle of a batch
+
+
+def place_batch(bot, keys):
+    intents = [
+        PlacementIntent(symbol="BTC/USDT", side="buy", type="market", amount=Decimal("0.001"), bot=bot, intent_key=k)
+        for k in keys
+    ]
+    return orders_place(
+        account=bot.exchange_account, intents=intents, gateway=Gateway(bot.exchange_account, policy=FAST)
+    )
+
+
 def place(bot, intent_key):
     return order_place(
         account=bot.exchange_account,
@@ -51,8 +65,10 @@ def place(bot, intent_key):
     )
 
 
-def run_child_killed_at(step: str, bot, intent_key: str, exchange) -> int:
-    """Fork a worker that places the order and dies by SIGKILL at `step`; return its wait status."""
+def run_child_killed_at(step: str, bot, intent_key: str, exchange, keys: list[str] | None = None) -> int:
+    """Fork a worker that places the order (or the batch `keys`, dying at the order of
+    `intent_key`) and dies by SIGKILL at `step`; return its wait status."""
+    victim = client_order_id_for(account_id=bot.exchange_account_id, bot_id=bot.pk, intent_key=intent_key)
     go_read, go_write = os.pipe()
     connections.close_all()  # the child opens its own database connection
     pid = os.fork()
@@ -61,18 +77,23 @@ def run_child_killed_at(step: str, bot, intent_key: str, exchange) -> int:
         os.read(go_read, 1)
 
         def die(sender, step: str, client_order_id: str, **kwargs):
-            if step == target:
+            if step == target and client_order_id == victim:
                 os.kill(os.getpid(), signal.SIGKILL)
 
         target = step
         order_placement_step.connect(die, weak=False)
         try:
-            place(bot, intent_key)
+            place_batch(bot, keys) if keys else place(bot, intent_key)
         finally:
             os._exit(3)  # reaching here means the kill did not happen
     os.close(go_read)
     if step == "after_send_before_answer":
-        exchange.on_order_created = lambda order: os.kill(pid, signal.SIGKILL)
+
+        def kill_at_victim(order):
+            if order["clientOrderId"] == victim:
+                os.kill(pid, signal.SIGKILL)
+
+        exchange.on_order_created = kill_at_victim
     os.write(go_write, b"g")
     os.close(go_write)
     _, status = os.waitpid(pid, 0)
@@ -95,6 +116,13 @@ def test_a_killed_worker_never_duplicates_or_loses_an_order(step, exchange):
         assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, f"{intent}: not killed at {step}"
         killed += 1
         place(bot, intent)  # the task is delivered again and runs to the end
+    for b in range(BATCH_ROUNDS):
+        keys = [f"{step}-batch{b}-{j}" for j in range(BATCH)]
+        status = run_child_killed_at(step, bot, keys[BATCH // 2], exchange, keys=keys)
+        assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, f"batch {b}: not killed at {step}"
+        killed += 1
+        place_batch(bot, keys)  # redelivered
+        intents.extend(keys)
 
     reconcile_account(account=account, gateway=Gateway(account, policy=FAST), grace_seconds=0)
 
@@ -103,12 +131,12 @@ def test_a_killed_worker_never_duplicates_or_loses_an_order(step, exchange):
     per_intent = {cid: sum(1 for o in on_exchange if o["clientOrderId"] == cid) for cid in cids}
     duplicates = sum(n - 1 for n in per_intent.values() if n > 1)
     missing = sum(1 for n in per_intent.values() if n == 0)
-    assert killed == ROUNDS
+    assert killed == ROUNDS + BATCH_ROUNDS
     assert duplicates == 0, f"{duplicates} duplicate orders"
     assert missing == 0, f"{missing} intents never placed"
 
     ours = Order.objects.filter(client_order_id__in=cids)
-    assert ours.count() == ROUNDS
+    assert ours.count() == len(intents) == ROUNDS + BATCH_ROUNDS * BATCH
     assert set(ours.values_list("status", flat=True)) == {OrderStatus.FILLED}
     exchange_ids = {str(o["orderId"]) for o in on_exchange}
     assert set(ours.values_list("exchange_order_id", flat=True)) == exchange_ids
@@ -116,6 +144,6 @@ def test_a_killed_worker_never_duplicates_or_loses_an_order(step, exchange):
     trades = [t for t in exchange.trades if str(t["orderId"]) in exchange_ids]
     recorded = set(Fill.objects.filter(exchange_account=account).values_list("trade_id", flat=True))
     lost = {str(t["id"]) for t in trades} - recorded
-    assert len(trades) == ROUNDS
+    assert len(trades) == len(intents)
     assert not lost, f"{len(lost)} fills lost"
     assert len(recorded) == len(trades)
