@@ -6,6 +6,7 @@ is the one place that dict is checked (admin forms, API, lifecycle services all 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -82,16 +83,25 @@ def _jsonable(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class StrategySpec:
-    """A registered strategy: key, description, parameters and warm-up length (in candles)."""
+    """A registered strategy: key, description, parameters, warm-up length (in candles of
+    `timeframe`) and its pure decision function `decide(Context) -> Decision` (strategies.base).
+
+    `warmup` is a fixed count, or a function of the typed params when the lookback depends on
+    them (an EMA period, a higher timeframe)."""
 
     key: str
     label: str
     summary: str
     params: tuple[Param, ...]
-    warmup: int = 0
+    warmup: int | Callable[[dict[str, Any]], int] = 0
     timeframe: str = "5m"
     needs_second_account: bool = False
+    decide: Callable[..., Any] | None = None
     extra: dict = field(default_factory=dict)
+
+    def warmup_bars(self, params: dict[str, Any]) -> int:
+        """Closed candles the decision needs, for these (typed) params."""
+        return self.warmup(params) if callable(self.warmup) else self.warmup
 
     def param(self, name: str) -> Param:
         for p in self.params:
