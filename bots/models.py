@@ -58,13 +58,30 @@ class Bot(OrganizationOwned):
     desired_status = models.CharField(max_length=16, choices=BotStatus.choices, default=BotStatus.STOPPED)
     status_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
     tick_interval = models.PositiveIntegerField(default=60, help_text="Seconds between ticks.")
+    capital = MoneyField(
+        default=Decimal("1000"),
+        help_text="Quote amount allocated to the bot: inventory targets and drawdown are measured against it.",
+    )
+    state = models.JSONField(
+        default=dict,
+        blank=True,
+        editable=False,
+        help_text="Strategy and runtime memory between ticks.",
+    )
     next_tick_at = models.DateTimeField(null=True, blank=True, db_index=True, editable=False)
+    tick_lock_until = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="A tick holds the bot until then (a crashed one lets go)."
+    )
     last_tick_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_tick_ms = models.FloatField(null=True, blank=True, editable=False, help_text="Duration of the last tick.")
     last_heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_error = models.TextField(blank=True, editable=False)
     tick_count = models.PositiveBigIntegerField(default=0, editable=False)
     consecutive_errors = models.PositiveIntegerField(default=0, editable=False)
     restart_count = models.PositiveIntegerField(default=0, editable=False)
+    watchdog_restarts = models.PositiveIntegerField(
+        default=0, editable=False, help_text="Restarts by the heartbeat watchdog since a person last started the bot."
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -76,6 +93,7 @@ class Bot(OrganizationOwned):
         constraints = [
             models.UniqueConstraint(fields=["organization", "name"], name="bot_unique_name"),
             models.CheckConstraint(condition=Q(tick_interval__gte=1), name="bot_tick_interval_positive"),
+            models.CheckConstraint(condition=Q(capital__gt=0), name="bot_capital_positive"),
         ]
         indexes = [models.Index(fields=["organization", "status"], name="bot_org_status_idx")]
 
@@ -135,6 +153,9 @@ class Order(OrganizationOwned):
     bot = models.ForeignKey(Bot, on_delete=models.PROTECT, related_name="orders", null=True, blank=True)
     exchange_account = models.ForeignKey("exchanges.ExchangeAccount", on_delete=models.PROTECT, related_name="orders")
     client_order_id = models.CharField(max_length=64, unique=True)
+    tag = models.CharField(
+        max_length=32, blank=True, help_text="The strategy's name for the order (entry, grid-3-buy)."
+    )
     exchange_order_id = models.CharField(max_length=128, blank=True, db_index=True)
     symbol = models.CharField(max_length=32)
     side = models.CharField(max_length=4, choices=OrderSide.choices)

@@ -104,6 +104,7 @@ class PlacementIntent:
     price: Decimal | None = None
     bot: Bot | None = None
     intent_key: str | None = None
+    tag: str = ""
 
 
 def _validate(account: ExchangeAccount, intent: PlacementIntent) -> None:
@@ -147,8 +148,12 @@ def orders_place(
     """Place several orders on one account with the same guarantees as one, paying each database
     and exchange step once for the whole batch (a tick's intents). Returns one Order per intent,
     in order; invalid input raises before anything is written."""
+    from risk.selectors import kill_switch_engaged
+
     for intent in intents:
         _validate(account, intent)
+    if intents and kill_switch_engaged(organization_id=account.organization_id):
+        raise ApplicationError("The kill switch is engaged: no order can be placed.", code="kill_switch")
     gateway = gateway or Gateway(account)
     cids = [
         client_order_id_for(account_id=account.pk, bot_id=i.bot.pk if i.bot else None, intent_key=i.intent_key)
@@ -170,6 +175,7 @@ def orders_place(
             type=intent.type,
             amount=intent.amount,
             price=intent.price if intent.type == "limit" else None,
+            tag=intent.tag[:32],
         )
     resumed = {cid: order_resume(order=order, gateway=gateway) for cid, order in by_cid.items()}
     if fresh:
@@ -196,6 +202,7 @@ def _place_one_racing(account, cid: str, intent: PlacementIntent, gateway: Gatew
             type=intent.type,
             amount=intent.amount,
             price=intent.price if intent.type == "limit" else None,
+            tag=intent.tag[:32],
         )
     except IntegrityError:
         return order_resume(order=Order.objects.get(client_order_id=cid), gateway=gateway)

@@ -100,8 +100,11 @@ def bot_start(*, bot: Bot, user=None, source: str = EventSource.SYSTEM) -> Bot:
     require_role(user=user, organization=bot.organization_id, role=Role.TRADER, action="Starting a bot")
     if bot.mode == BotMode.LIVE:
         require_role(user=user, organization=bot.organization_id, role=Role.ADMIN, action="Starting a live bot")
-        if bot.exchange_account.status != ExchangeAccountStatus.ACTIVE or bot.exchange_account.last_verified_at is None:
+        account = bot.exchange_account
+        if account.status != ExchangeAccountStatus.ACTIVE or account.last_verified_at is None:
             raise ApplicationError("Live trading needs a verified, active exchange account.", field="exchange_account")
+        if not account.api_key or not account.api_secret:
+            raise ApplicationError("Live trading needs the account's API key and secret.", field="exchange_account")
     if kill_switch_engaged(organization_id=bot.organization_id):
         raise ApplicationError("The kill switch is engaged: no bot can start until it is released.", code="kill_switch")
     bot_validate(bot=bot)
@@ -113,7 +116,9 @@ def bot_start(*, bot: Bot, user=None, source: str = EventSource.SYSTEM) -> Bot:
             target=BotStatus.STARTING,
             actor=user,
             source=source,
-            updates={"consecutive_errors": 0, "last_error": ""},
+            # A person starting the bot resets the watchdog's restart budget.
+            updates={"consecutive_errors": 0, "last_error": "", "tick_lock_until": None}
+            | ({"watchdog_restarts": 0} if user is not None else {}),
         )
         if bot.execution == BotExecution.NATIVE:
             # Native bots need nothing remote to come up: the first tick is due now.
@@ -176,10 +181,10 @@ def bots_pause_for_account(*, account, reason: str) -> int:
     return affected
 
 
-def bot_restart(*, bot: Bot, user=None, source: str = EventSource.SYSTEM) -> Bot:
+def bot_restart(*, bot: Bot, user=None, source: str = EventSource.SYSTEM, cancel_orders: bool = True) -> Bot:
     """Stop (when running) and start again, as one audited action."""
     if bot.status in ACTIVE_STATUSES | {BotStatus.STARTING}:
-        bot_stop(bot=bot, user=user, source=source, reason="restart")
+        bot_stop(bot=bot, user=user, source=source, reason="restart", cancel_orders=cancel_orders)
     bot = Bot.objects.select_related("exchange_account").get(pk=bot.pk)
     bot_start(bot=bot, user=user, source=source)
     Bot.objects.filter(pk=bot.pk).update(restart_count=F("restart_count") + 1)

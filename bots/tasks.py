@@ -57,3 +57,34 @@ def reconcile_all() -> int:
     for account_id in ids:
         reconcile_account_task.delay(account_id)
     return len(ids)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def tick_bots(bot_ids: list[int], claim: str) -> dict:
+    """Tick a chunk of bots claimed together by the dispatcher. Each bot is isolated: one bot's
+    failure is recorded on it and the others go on. Re-delivered after a worker dies (acks_late,
+    reject on worker lost); ticks already done are then skipped by their claim."""
+    from bots.runtime import bot_tick
+
+    when = dt.datetime.fromisoformat(claim)
+    outcomes: dict[str, int] = {}
+    for bot_id in bot_ids:
+        result = bot_tick(bot_id=bot_id, claim=when)
+        outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
+    return outcomes
+
+
+@shared_task(ignore_result=True)
+def dispatch_ticks() -> dict:
+    """Beat job, every second: enqueue the ticks of due bots (see bots.dispatch)."""
+    from bots.dispatch import dispatch_due
+
+    return dispatch_due().as_dict()
+
+
+@shared_task(ignore_result=True)
+def watchdog() -> dict:
+    """Beat job: restart bots whose heartbeat went stale, then give up into error."""
+    from bots.dispatch import watchdog_run
+
+    return watchdog_run()

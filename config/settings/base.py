@@ -202,6 +202,20 @@ RECONCILE_TRADES_OVERLAP_SECONDS = env.int("RECONCILE_TRADES_OVERLAP_SECONDS", d
 PAPER_DATA_EXCHANGE = "binance"
 PAPER_TIMEFRAME = "5m"
 
+# Bot runtime. Beat runs `dispatch_ticks` every second (run exactly one beat process): it claims
+# the bots whose next_tick_at is due, pushing next_tick_at TICK_CLAIM_SECONDS ahead, and enqueues
+# their ticks in chunks. A tick that never reports back (a lost message, a killed worker) is
+# dispatched again when that claim runs out. A tick holds its bot for at most TICK_LOCK_SECONDS.
+TICK_CLAIM_SECONDS = env.int("TICK_CLAIM_SECONDS", default=60)
+TICK_LOCK_SECONDS = env.int("TICK_LOCK_SECONDS", default=30)
+TICK_DISPATCH_CHUNK = env.int("TICK_DISPATCH_CHUNK", default=20)
+TICK_DISPATCH_MAX = env.int("TICK_DISPATCH_MAX", default=50_000)
+# Consecutive failed ticks that put a bot into error; watchdog restarts before it gives up.
+BOT_MAX_CONSECUTIVE_ERRORS = env.int("BOT_MAX_CONSECUTIVE_ERRORS", default=5)
+BOT_WATCHDOG_MAX_RESTARTS = env.int("BOT_WATCHDOG_MAX_RESTARTS", default=3)
+
 CELERY_BEAT_SCHEDULE = {
+    "dispatch-ticks": {"task": "bots.tasks.dispatch_ticks", "schedule": 1.0, "options": {"expires": 5}},
+    "watchdog": {"task": "bots.tasks.watchdog", "schedule": 15.0, "options": {"expires": 30}},
     "reconcile-accounts": {"task": "bots.tasks.reconcile_all", "schedule": 60.0},
 }

@@ -62,6 +62,11 @@ def test_live_mode_needs_admin_and_a_verified_account(org_a, member):
         bot_start(bot=bot, user=admin)
     real.status, real.last_verified_at = "active", timezone.now()
     real.save()
+    with pytest.raises(ApplicationError, match="API key and secret") as caught:
+        bot_start(bot=bot, user=admin)
+    assert caught.value.field == "exchange_account"
+    real.api_key, real.api_secret = "live-key-0001", "live-secret-0001"
+    real.save()
     bot_start(bot=bot, user=admin)
     assert Bot.objects.get(pk=bot.pk).status == BotStatus.RUNNING
 

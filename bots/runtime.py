@@ -1,0 +1,617 @@
+"""The native bot runtime: one tick of one bot.
+
+A tick: take the bot (a conditional UPDATE that doubles as the per-bot lock) -> load what the
+decision needs in a fixed number of queries -> ask the strategy -> pass every intent through the
+risk check -> cancel and place orders -> write heartbeat, state and next_tick_at in one UPDATE
+that also lets go of the bot.
+
+Idempotency: the order intents of tick number N get the keys `t<N>:<tag>`, and N only moves on
+when a tick completes. A tick killed half way runs again as the same N, finds the orders it
+already made under those keys and adopts them instead of sending new ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+import logging
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from bots import tick_sql
+from bots.models import Bot, BotEvent, EventLevel, Order, Position
+from bots.state import BotStatus
+from core.errors import ApplicationError
+from exchanges.errors import CircuitOpenError, ExchangeError
+from exchanges.market_data import timeframe_ms
+from exchanges.models import CircuitState, ExchangeAccount
+from risk import engine as risk
+from risk.metrics import risk_rejections
+from strategies.base import Bars, Context, Decision, Leg, OpenOrder, OrderIntent, PositionView, Quote
+from strategies.registry import StrategySpec, validate_params
+from strategies.registry import get as get_strategy
+
+logger = logging.getLogger(__name__)
+ZERO = Decimal("0")
+RECENT_POSITIONS = 50
+
+
+@dataclass
+class TickResult:
+    bot_id: int
+    outcome: str  # ticked | skipped | failed
+    placed: int = 0
+    rejected: int = 0
+    canceled: int = 0
+    ms: float = 0.0
+    note: str = ""
+
+
+@dataclass
+class Snapshot:
+    """What one tick loaded about its bot."""
+
+    bot: Bot
+    spec: StrategySpec
+    params: dict[str, Any]
+    kill_switch: bool
+    limits: risk.Limits
+    open_orders: list[Order]
+    orders_today: int
+    positions: list[Position]
+    day_start: dt.datetime
+    events: list[BotEvent] = field(default_factory=list)
+
+    @property
+    def position(self) -> Position | None:
+        for p in self.positions:
+            if p.closed_at is None and p.symbol == self.bot.symbol:
+                return p
+        return None
+
+
+# -- entry point ------------------------------------------------------------------------------------
+def bot_tick(*, bot_id: int, claim: dt.datetime | None = None) -> TickResult:
+    """Run one tick of a bot. `claim` is the next_tick_at value the dispatcher wrote when it
+    claimed the bot; a message whose claim is stale (the tick already ran, or was dispatched
+    again) is skipped. Never raises for a bot's own failure: it is recorded on the bot."""
+    started = time.perf_counter()
+    now = timezone.now()
+    lock_until = now + dt.timedelta(seconds=settings.TICK_LOCK_SECONDS)
+    bot = tick_sql.bot_take(bot_id=bot_id, claim=claim, now=now, lock_until=lock_until)
+    if bot is None:
+        return TickResult(bot_id, "skipped", note="not due, stopped, or another tick holds it")
+    try:
+        bot.exchange_account = tick_sql.account_load(bot.exchange_account_id)
+        result, state = _run(bot, now)
+    except Exception as exc:  # one bot's failure must not stop the others
+        ms = (time.perf_counter() - started) * 1000
+        _fail(bot_id=bot_id, bot=bot, exc=exc, lock_until=lock_until, ms=ms)
+        return TickResult(bot_id, "failed", ms=ms, note=_describe(exc))
+    result.ms = (time.perf_counter() - started) * 1000
+    _finish(bot, state=state, lock_until=lock_until, ms=result.ms)
+    return result
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, ApplicationError | ExchangeError):
+        return exc.message
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _finish(bot: Bot, *, state: dict, lock_until: dt.datetime, ms: float) -> None:
+    """Heartbeat, counters, memory and the next tick in one UPDATE, which also releases the bot.
+    Guarded by our lock value: a tick that outlived its lock does not overwrite a newer one."""
+    now = timezone.now()
+    tick_sql.bot_finish(
+        bot_id=bot.pk,
+        lock_until=lock_until,
+        now=now,
+        next_at=now + dt.timedelta(seconds=bot.tick_interval),
+        state=state,
+        ms=ms,
+    )
+
+
+def _fail(*, bot_id: int, bot: Bot | None, exc: Exception, lock_until: dt.datetime, ms: float) -> None:
+    """Count the failure, back off, and put the bot into error after too many in a row."""
+    from bots.services import bot_event_record, bot_transition
+
+    reason = _describe(exc)[:1000]
+    if not isinstance(exc, ApplicationError | ExchangeError):
+        logger.exception("Tick of bot %s failed", bot_id)
+    current = Bot.objects.filter(pk=bot_id).values_list("consecutive_errors", "tick_interval", flat=False).first()
+    if current is None:
+        return
+    errors, interval = current[0] + 1, current[1]
+    backoff = dt.timedelta(seconds=interval * min(2 ** (errors - 1), 16))
+    now = timezone.now()
+    Bot.objects.filter(pk=bot_id, tick_lock_until=lock_until).update(
+        consecutive_errors=errors,
+        last_error=reason,
+        last_tick_ms=round(ms, 3),
+        tick_lock_until=None,
+        next_tick_at=now + backoff,
+    )
+    if bot is None:
+        return
+    bot_event_record(
+        organization_id=bot.organization_id,
+        bot=bot,
+        kind="tick.failed",
+        message=f"Tick failed ({errors} in a row): {reason}",
+        level=EventLevel.ERROR,
+        data={"consecutive_errors": errors},
+    )
+    if errors >= settings.BOT_MAX_CONSECUTIVE_ERRORS:
+        bot.refresh_from_db(fields=["status"])
+        try:
+            bot_transition(
+                bot=bot,
+                target=BotStatus.ERROR,
+                reason=f"{errors} ticks failed in a row; last: {reason}",
+                updates={"next_tick_at": None},
+            )
+        except ApplicationError:
+            pass  # stopped or changed meanwhile
+
+
+# -- loading ----------------------------------------------------------------------------------------
+def load_snapshot(bot: Bot, now: dt.datetime) -> Snapshot:
+    """Everything the decision and the risk check need, in four queries."""
+    spec = get_strategy(bot.strategy)
+    params = _typed_params(bot.strategy, _freeze(bot.params))
+    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    kill, orders_today = tick_sql.flags_load(bot=bot, day_start=day_start)
+    limits = risk.merge_limits(tick_sql.limits_load(bot=bot))
+    open_orders = tick_sql.open_orders_load(bot=bot)
+    for order in open_orders:
+        if order.exchange_account_id == bot.exchange_account_id:
+            order.exchange_account = bot.exchange_account
+    positions = tick_sql.positions_load(bot=bot, limit=RECENT_POSITIONS)
+    return Snapshot(bot, spec, params, kill, limits, open_orders, orders_today, positions, day_start)
+
+
+def _freeze(params: dict) -> tuple:
+    return tuple(sorted((k, str(v)) for k, v in (params or {}).items()))
+
+
+@functools.lru_cache(maxsize=4096)
+def _typed_params_cached(strategy: str, frozen: tuple) -> dict[str, Any]:
+    return validate_params(strategy, dict(frozen))
+
+
+def _typed_params(strategy: str, frozen: tuple) -> dict[str, Any]:
+    return dict(_typed_params_cached(strategy, frozen))
+
+
+# -- market data ------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=64)
+def _paper_bars(symbol: str) -> Bars:
+    """The replayed series of a symbol as arrays, built once per process."""
+    from exchanges.gateway import paper_source
+
+    _, candles = paper_source().series(symbol)
+    return Bars.from_candles(candles)
+
+
+def market_view(bot: Bot, spec: StrategySpec, params: dict, gateway) -> tuple[int, Bars, Quote]:
+    """Market time, closed candles (as many as the strategy's warm-up needs) and the quote."""
+    need = spec.warmup_bars(params)
+    account = bot.exchange_account
+    if account.is_paper:
+        client = gateway.client
+        now_ms = client.clock.now_ms()
+        step = timeframe_ms(settings.PAPER_TIMEFRAME)
+        bars = _paper_bars(bot.symbol).upto(now_ms, step, need) if need else Bars.empty()
+        last = client.source.last_price(bot.symbol, now_ms)
+        if last is None:
+            raise ApplicationError(f"No market data for {bot.symbol} on the paper exchange.", field="symbol")
+        return now_ms, bars, Quote(bid=last, ask=last, last=last)
+    ticker = gateway.ticker(bot.symbol)
+    now_ms = ticker.ts or int(time.time() * 1000)
+    bars = live_bars(gateway, bot.symbol, spec.timeframe, need, now_ms) if need else Bars.empty()
+    return now_ms, bars, Quote(bid=ticker.bid or ticker.last, ask=ticker.ask or ticker.last, last=ticker.last)
+
+
+OHLCV_PAGE = 1000  # the most candles one request returns on the major exchanges (Binance: 1,000)
+_live_candles: dict[tuple[int, str, str], tuple[list, Bars]] = {}
+
+
+def live_bars(gateway, symbol: str, timeframe: str, need: int, now_ms: int) -> Bars:
+    """The last `need` closed candles from the exchange. The first call pages back as far as
+    needed (warm-ups can exceed one request); later calls fetch only what is new. Kept per
+    account, symbol and timeframe in the worker process."""
+    step = timeframe_ms(timeframe)
+    key = (gateway.account.pk, symbol, timeframe)
+    candles, bars = _live_candles.get(key, ([], None))
+    since = candles[-1].ts if candles else now_ms - (need + 2) * step
+    fetched = False
+    while True:
+        page = gateway.ohlcv(symbol, timeframe, since=since, limit=OHLCV_PAGE)
+        if not page:
+            break
+        fetched = True
+        candles = [c for c in candles if c.ts < page[0].ts] + list(page)
+        if len(page) < OHLCV_PAGE or page[-1].ts + step > now_ms:
+            break
+        since = page[-1].ts + step
+    candles = candles[-(need + 2) :]
+    if fetched or bars is None:
+        bars = Bars.from_candles(candles)
+        if len(_live_candles) > 10_000:
+            _live_candles.clear()
+        _live_candles[key] = (candles, bars)
+    return bars.upto(now_ms, step, need)
+
+
+# -- the tick ---------------------------------------------------------------------------------------
+def _gateway(account: ExchangeAccount):
+    from exchanges.gateway import Gateway, client_for_account
+
+    return Gateway(account, client_for_account(account))
+
+
+def _run(bot: Bot, now: dt.datetime) -> tuple[TickResult, dict]:
+    from bots.services import bot_stop
+
+    snap = load_snapshot(bot, now)
+    state = dict(bot.state or {})
+    if snap.kill_switch:
+        # Nothing trades while a switch is on: stop the bot (its orders are canceled) right here.
+        _release(bot)
+        bot_stop(bot=bot, reason="kill switch engaged")
+        return TickResult(bot.pk, "skipped", note="kill switch engaged; bot stopped"), state
+    degraded = _track_degradation(bot)
+    gateway = _gateway(bot.exchange_account)
+    try:
+        now_ms, bars, quote = market_view(bot, snap.spec, snap.params, gateway)
+        synced = _sync_open_orders(snap, gateway, state, now_ms)
+    except CircuitOpenError as exc:
+        # The exchange is unreachable for now: a quiet tick (the heartbeat shows we are alive).
+        return TickResult(bot.pk, "ticked", note=f"market data unavailable: {exc.message}"), state
+    if synced:
+        snap = load_snapshot(bot, now)
+    position = snap.position
+    pos_view = PositionView(position.quantity, position.average_entry_price) if position is not None else PositionView()
+    second = _second_leg(bot, snap) if snap.spec.needs_second_account else None
+    context = Context(
+        now_ms=now_ms,
+        symbol=bot.symbol,
+        params=snap.params,
+        bars=bars,
+        quote=quote,
+        position=pos_view,
+        open_orders=tuple(_open_order_view(bot, o) for o in snap.open_orders),
+        state=state.get("strategy", {}),
+        capital=bot.capital,
+        second=second,
+    )
+    decision: Decision = snap.spec.decide(context)
+    if decision.state is not None:
+        state["strategy"] = dict(decision.state)
+    exposure = _exposure(snap, quote.last, pos_view, degraded, state)
+    intents = list(decision.intents)
+    protective = risk.protective_exit(snap.limits, exposure, bot.symbol)
+    if protective is not None and not any(i.exit for i in intents):
+        intents.append(
+            OrderIntent(side=protective.side, amount=protective.amount, type="market", tag="protect", exit=True)
+        )
+    result = TickResult(bot.pk, "ticked", note=decision.note)
+    result.canceled = _cancel(snap, decision.cancel, gateway)
+    approved = _check(snap, intents, exposure, result)
+    if approved:
+        _place(snap, approved, gateway, result)
+    if snap.events:
+        BotEvent.objects.bulk_create(snap.events)
+    return result, state
+
+
+def _release(bot: Bot) -> None:
+    Bot.objects.filter(pk=bot.pk).update(tick_lock_until=None)
+
+
+def _track_degradation(bot: Bot) -> bool:
+    """Degraded mode follows the primary account's circuit breaker, both ways, by itself."""
+    from bots.services import bot_transition
+
+    open_ = bot.exchange_account.circuit_state == CircuitState.OPEN
+    try:
+        if open_ and bot.status == BotStatus.RUNNING:
+            bot_transition(
+                bot=bot,
+                target=BotStatus.DEGRADED,
+                reason="the exchange keeps failing (circuit open): no new positions, exits still managed",
+            )
+        elif bot.exchange_account.circuit_state == CircuitState.CLOSED and bot.status == BotStatus.DEGRADED:
+            bot_transition(bot=bot, target=BotStatus.RUNNING, reason="the exchange answers again (circuit closed)")
+    except ApplicationError:
+        pass  # lost a race with a stop: the bot is leaving anyway
+    return bot.status == BotStatus.DEGRADED
+
+
+def _sync_open_orders(snap: Snapshot, gateway, state: dict, now_ms: int) -> bool:
+    """Bring the bot's working orders up to date with the exchange (fills of resting limit orders)
+    before deciding. One open-orders call when the bot has working orders, none otherwise. The
+    paper exchange fills resting orders only when a candle closes, so a paper bot asks once per
+    candle."""
+    from bots.orders import orders_apply
+
+    sent = [
+        o
+        for o in snap.open_orders
+        if o.submitted_at is not None and o.exchange_account_id == snap.bot.exchange_account_id
+    ]
+    if not sent:
+        return False
+    if snap.bot.exchange_account.is_paper:
+        bar = now_ms - now_ms % timeframe_ms(settings.PAPER_TIMEFRAME)
+        if state.get("synced_bar") == bar and all(o.exchange_order_id for o in sent):
+            return False
+        state["synced_bar"] = bar
+    reported = {o.client_order_id: o for o in gateway.open_orders(snap.bot.symbol)}
+    items = []
+    for order in sent:
+        update = reported.get(order.client_order_id)
+        if update is None:
+            try:
+                update = gateway.fetch_order(symbol=order.symbol, client_order_id=order.client_order_id)
+            except ExchangeError:
+                continue  # reconciliation settles it
+        if update.status != order.status or update.filled != order.filled:
+            items.append((order, update, None))
+    if not items:
+        return False
+    orders_apply(items=items, gateway=gateway)
+    return True
+
+
+def _open_order_view(bot: Bot, order: Order) -> OpenOrder:
+    return OpenOrder(
+        client_order_id=order.client_order_id,
+        side=order.side,
+        type=order.type,
+        amount=order.amount,
+        filled=order.filled,
+        price=order.price,
+        tag=order.tag,
+        leg="secondary" if order.exchange_account_id == bot.secondary_exchange_account_id else "primary",
+        created_ms=int(order.created_at.timestamp() * 1000),
+    )
+
+
+def _second_leg(bot: Bot, snap: Snapshot) -> Leg:
+    """The second account's quote and what the bot holds there (its base balance)."""
+    from exchanges.paper import split_symbol
+
+    gateway = _gateway(bot.secondary_exchange_account)
+    ticker = gateway.ticker(bot.symbol)
+    base, _ = split_symbol(bot.symbol)
+    held = gateway.balances().get(base)
+    return Leg(
+        quote=Quote(bid=ticker.bid or ticker.last, ask=ticker.ask or ticker.last, last=ticker.last),
+        position=PositionView(held.free if held else ZERO, ticker.last),
+    )
+
+
+def _exposure(snap: Snapshot, last: Decimal, pos: PositionView, degraded: bool, state: dict) -> risk.Exposure:
+    """The risk check's view of the bot: position, working orders, today's PnL and trades,
+    equity against its peak (kept in the bot's state), the loss streak."""
+    bot = snap.bot
+    open_buy = sum((o.amount - o.filled for o in snap.open_orders if o.side == "buy"), ZERO)
+    open_sell = sum((o.amount - o.filled for o in snap.open_orders if o.side == "sell"), ZERO)
+    unrealized = (last - pos.average_entry_price) * pos.quantity if pos.quantity else ZERO
+    daily = unrealized
+    realized_total = ZERO
+    streak, last_loss_ms, streak_open = 0, None, True
+    for p in snap.positions:  # open first, then the newest closed
+        net = p.realized_pnl - p.fees_paid
+        realized_total += net
+        if p.closed_at is None:
+            daily += net
+            continue
+        if p.closed_at >= snap.day_start:
+            daily += net
+        if streak_open:
+            if net < 0:
+                streak += 1
+                last_loss_ms = last_loss_ms or int(p.closed_at.timestamp() * 1000)
+            else:
+                streak_open = False
+    equity = bot.capital + realized_total + unrealized
+    peak = max(Decimal(state.get("equity_peak", "0")), equity)
+    state["equity_peak"] = str(peak)
+    return risk.Exposure(
+        now_ms=int(time.time() * 1000),
+        last_price=last,
+        position_qty=pos.quantity,
+        position_avg_price=pos.average_entry_price,
+        open_orders=len(snap.open_orders),
+        open_buy_qty=open_buy,
+        open_sell_qty=open_sell,
+        daily_pnl=daily,
+        daily_trades=snap.orders_today,
+        equity=equity,
+        equity_peak=peak,
+        consecutive_losses=streak,
+        last_loss_ms=last_loss_ms,
+        kill_switch=snap.kill_switch,
+        degraded=degraded,
+    )
+
+
+def _cancel(snap: Snapshot, cids: tuple[str, ...], gateway) -> int:
+    from bots.orders import order_cancel
+
+    if not cids:
+        return 0
+    wanted = set(cids)
+    canceled = 0
+    for order in snap.open_orders:
+        if order.client_order_id not in wanted:
+            continue
+        try:
+            order_cancel(order=order, gateway=gateway if order.exchange_account_id == gateway.account.pk else None)
+            canceled += 1
+        except ExchangeError as exc:
+            snap.events.append(_event(snap, "order.cancel_failed", f"Cancel failed: {exc.message}", EventLevel.WARNING))
+    snap.open_orders = [o for o in snap.open_orders if o.client_order_id not in wanted]
+    return canceled
+
+
+def _check(snap: Snapshot, intents: list[OrderIntent], exposure: risk.Exposure, result: TickResult) -> list:
+    """Every intent through the one risk check, in order; rejections become events and metrics."""
+    if not intents:
+        return []
+    proposals = [
+        risk.Proposal(symbol=snap.bot.symbol, side=i.side, type=i.type, amount=i.amount, price=i.price) for i in intents
+    ]
+    verdicts = risk.check_batch(proposals, snap.limits, exposure)
+    approved = []
+    for intent, verdict in zip(intents, verdicts, strict=True):
+        if verdict.approved:
+            approved.append(intent)
+            continue
+        result.rejected += 1
+        risk_rejections.labels(code=verdict.code).inc()
+        snap.events.append(
+            _event(
+                snap,
+                "risk.rejected",
+                f"{intent.side} {intent.amount} {snap.bot.symbol} ({intent.tag or 'order'}) rejected: {verdict.reason}",
+                EventLevel.WARNING,
+                code=verdict.code,
+                tag=intent.tag,
+            )
+        )
+    return approved
+
+
+def _place(snap: Snapshot, intents: list[OrderIntent], gateway, result: TickResult) -> None:
+    from bots.orders import PlacementIntent, orders_place
+
+    bot = snap.bot
+    tick_no = bot.tick_count + 1
+    by_leg: dict[str, list[PlacementIntent]] = {}
+    for n, intent in enumerate(intents):
+        by_leg.setdefault(intent.leg, []).append(
+            PlacementIntent(
+                symbol=bot.symbol,
+                side=intent.side,
+                type=intent.type,
+                amount=intent.amount,
+                price=intent.price if intent.type == "limit" else None,
+                bot=bot,
+                intent_key=f"t{tick_no}:{intent.tag or n}",
+                tag=intent.tag,
+            )
+        )
+    lines = []
+    for leg, batch in by_leg.items():
+        account = bot.secondary_exchange_account if leg == "secondary" else bot.exchange_account
+        orders = orders_place(account=account, intents=batch, gateway=gateway if leg == "primary" else None)
+        for order in orders:
+            if order.status == "rejected":
+                result.rejected += 1
+            else:
+                result.placed += 1
+            lines.append(f"{order.side} {order.amount} @ {order.price or 'market'}: {order.status}")
+    snap.events.append(
+        _event(
+            snap,
+            "tick.orders",
+            f"Tick {tick_no}: {'; '.join(lines)}" + (f" ({result.note})" if result.note else ""),
+            EventLevel.INFO,
+            tick=tick_no,
+        )
+    )
+
+
+def _event(snap: Snapshot, kind: str, message: str, level: str, **data) -> BotEvent:
+    return BotEvent(
+        organization_id=snap.bot.organization_id, bot=snap.bot, kind=kind, message=message, level=level, data=data
+    )
+
+
+# -- other order paths ------------------------------------------------------------------------------
+def risk_check_for_bot(*, bot: Bot, proposals: list[risk.Proposal], last_price: Decimal | None) -> list[risk.Verdict]:
+    """The same pre-trade check a tick applies, for orders that come from elsewhere (a manual
+    order, a Hummingbot config's sizes and prices)."""
+    now = timezone.now()
+    snap = load_snapshot(bot, now)
+    position = snap.position
+    pos = PositionView(position.quantity, position.average_entry_price) if position is not None else PositionView()
+    degraded = bot.status == BotStatus.DEGRADED or bot.exchange_account.circuit_state == CircuitState.OPEN
+    reference = last_price if last_price is not None else pos.average_entry_price or None
+    exposure = _exposure(snap, reference or ZERO, pos, degraded, dict(bot.state or {}))
+    if reference is None:
+        exposure = dataclasses.replace(exposure, last_price=None)
+    return risk.check_batch(proposals, snap.limits, exposure)
+
+
+def manual_order_place(
+    *,
+    bot: Bot,
+    side: str,
+    type: str,
+    amount: Decimal,
+    price: Decimal | None = None,
+    user=None,
+    source: str = "system",
+) -> Order:
+    """A person's order on a bot's account: trader role, the bot's risk limits, then the same safe
+    placement as a tick. A rejection raises with the risk check's reason and is logged as an event."""
+    from bots.orders import PlacementIntent, orders_place
+    from bots.services import bot_event_record
+    from organizations.models import Role
+    from organizations.permissions import require_role
+
+    require_role(user=user, organization=bot.organization_id, role=Role.TRADER, action="Placing an order")
+    try:
+        amount = Decimal(str(amount))
+        price = Decimal(str(price)) if price not in (None, "") else None
+    except ArithmeticError:
+        raise ApplicationError("amount and price must be numbers.", field="amount") from None
+    proposal = risk.Proposal(symbol=bot.symbol, side=side, type=type, amount=amount, price=price)
+    last = None
+    if proposal.side in ("buy", "sell"):
+        try:
+            last = _gateway(bot.exchange_account).ticker(bot.symbol).last
+        except ExchangeError as exc:
+            logger.info("No last price for the manual order on bot %s: %s", bot.pk, exc.message)
+    verdict = risk_check_for_bot(bot=bot, proposals=[proposal], last_price=last)[0]
+    if not verdict.approved:
+        risk_rejections.labels(code=verdict.code).inc()
+        bot_event_record(
+            organization_id=bot.organization_id,
+            bot=bot,
+            kind="risk.rejected",
+            message=f"Manual {side} {amount} {bot.symbol} rejected: {verdict.reason}",
+            level=EventLevel.WARNING,
+            data={"code": verdict.code, "manual": True},
+            actor=user,
+            source=source,
+        )
+        raise ApplicationError(verdict.reason, field="amount", code=verdict.code)
+    order = orders_place(
+        account=bot.exchange_account,
+        intents=[
+            PlacementIntent(symbol=bot.symbol, side=side, type=type, amount=amount, price=price, bot=bot, tag="manual")
+        ],
+    )[0]
+    bot_event_record(
+        organization_id=bot.organization_id,
+        bot=bot,
+        kind="order.manual",
+        message=f"Manual {side} {amount} {bot.symbol}: {order.status}",
+        data={"client_order_id": order.client_order_id},
+        actor=user,
+        source=source,
+    )
+    return order
