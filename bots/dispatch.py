@@ -2,16 +2,17 @@
 
 Dispatch claims due bots with one UPDATE: on PostgreSQL the rows are picked `FOR UPDATE SKIP
 LOCKED`, so two dispatchers running at once (two beats by mistake, a manual run) split the due bots
-between them and never enqueue the same tick twice. The claim moves next_tick_at forward by
-TICK_CLAIM_SECONDS and the tick message carries that value: a tick runs only while the claim is
-still the bot's next_tick_at, and a tick that never completes is dispatched again once the claim
-runs out.
+between them and never enqueue the same tick twice. The claim sets claimed_until TICK_CLAIM_SECONDS
+ahead and the tick message carries that value: a tick runs only while the claim is still the
+bot's, and a tick that never completes is dispatched again once the claim runs out. The claim
+column is not indexed, so claiming thousands of bots is a heap-only update.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -77,16 +78,16 @@ def claim_due(*, now: dt.datetime | None = None, limit: int | None = None) -> tu
     table = Bot._meta.db_table
     statuses = sorted(ACTIVE_STATUSES)
     where_org = ""
-    params: list = [claim, *statuses, BotExecution.NATIVE, now]
+    params: list = [claim, *statuses, BotExecution.NATIVE, now, now]
     if halted_orgs:
         where_org = f" AND organization_id NOT IN ({', '.join(['%s'] * len(halted_orgs))})"
         params += halted_orgs
     params.append(limit)
     lock = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
     sql = (
-        f"UPDATE {table} SET next_tick_at = %s WHERE id IN ("
+        f"UPDATE {table} SET claimed_until = %s WHERE id IN ("
         f"SELECT id FROM {table} WHERE status IN ({', '.join(['%s'] * len(statuses))})"
-        f" AND execution = %s AND next_tick_at <= %s{where_org}"
+        f" AND execution = %s AND next_tick_at <= %s AND (claimed_until IS NULL OR claimed_until <= %s){where_org}"
         f" ORDER BY next_tick_at LIMIT %s{lock}) RETURNING id"
     )
     with connection.cursor() as cursor:
@@ -106,12 +107,18 @@ def dispatch_due(*, now: dt.datetime | None = None, limit: int | None = None) ->
     report.claimed = len(ids)
     if not ids:
         return report
-    chunk = max(1, settings.TICK_DISPATCH_CHUNK)
+    # Small chunks spread ticks over the workers; when thousands are due at once, bigger ones keep
+    # the number of messages (each costs about a millisecond to publish) bounded.
+    chunk = max(1, settings.TICK_DISPATCH_CHUNK, math.ceil(len(ids) / settings.TICK_DISPATCH_MAX_MESSAGES))
     stamp = claim.isoformat()
     with app.producer_or_acquire() as producer:
         for start in range(0, len(ids), chunk):
+            part = ids[start : start + chunk]
             tick_bots.apply_async(
-                args=[ids[start : start + chunk], stamp], producer=producer, expires=settings.TICK_CLAIM_SECONDS
+                args=[part, stamp],
+                producer=producer,
+                expires=settings.TICK_CLAIM_SECONDS,
+                argsrepr=f"[{len(part)} bots from {part[0]}]",
             )
             report.messages += 1
     return report
@@ -140,7 +147,7 @@ def watchdog_run(*, now: dt.datetime | None = None) -> dict:
                     bot=bot,
                     target=BotStatus.ERROR,
                     reason=f"no heartbeat for {age}s after {bot.watchdog_restarts} watchdog restart(s)",
-                    updates={"next_tick_at": None, "tick_lock_until": None},
+                    updates={"next_tick_at": None, "tick_lock_until": None, "claimed_until": None},
                 )
                 failed.append(bot.pk)
                 continue

@@ -69,6 +69,9 @@ class Bot(OrganizationOwned):
         help_text="Strategy and runtime memory between ticks.",
     )
     next_tick_at = models.DateTimeField(null=True, blank=True, db_index=True, editable=False)
+    claimed_until = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="Dispatched: its tick is queued until then, or re-dispatched."
+    )
     tick_lock_until = models.DateTimeField(
         null=True, blank=True, editable=False, help_text="A tick holds the bot until then (a crashed one lets go)."
     )

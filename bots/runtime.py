@@ -78,7 +78,7 @@ class Snapshot:
 
 # -- entry point ------------------------------------------------------------------------------------
 def bot_tick(*, bot_id: int, claim: dt.datetime | None = None) -> TickResult:
-    """Run one tick of a bot. `claim` is the next_tick_at value the dispatcher wrote when it
+    """Run one tick of a bot. `claim` is the claimed_until value the dispatcher wrote when it
     claimed the bot; a message whose claim is stale (the tick already ran, or was dispatched
     again) is skipped. Never raises for a bot's own failure: it is recorded on the bot."""
     started = time.perf_counter()
@@ -88,7 +88,6 @@ def bot_tick(*, bot_id: int, claim: dt.datetime | None = None) -> TickResult:
     if bot is None:
         return TickResult(bot_id, "skipped", note="not due, stopped, or another tick holds it")
     try:
-        bot.exchange_account = tick_sql.account_load(bot.exchange_account_id)
         result, state = _run(bot, now)
     except Exception as exc:  # one bot's failure must not stop the others
         ms = (time.perf_counter() - started) * 1000
@@ -137,6 +136,7 @@ def _fail(*, bot_id: int, bot: Bot | None, exc: Exception, lock_until: dt.dateti
         last_error=reason,
         last_tick_ms=round(ms, 3),
         tick_lock_until=None,
+        claimed_until=None,
         next_tick_at=now + backoff,
     )
     if bot is None:
@@ -164,18 +164,20 @@ def _fail(*, bot_id: int, bot: Bot | None, exc: Exception, lock_until: dt.dateti
 
 # -- loading ----------------------------------------------------------------------------------------
 def load_snapshot(bot: Bot, now: dt.datetime) -> Snapshot:
-    """Everything the decision and the risk check need, in four queries."""
+    """Everything the decision and the risk check need (the bot's account included, fresh: its
+    circuit breaker state matters), in one statement on PostgreSQL."""
     spec = get_strategy(bot.strategy)
     params = _typed_params(bot.strategy, _freeze(bot.params))
     day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    kill, orders_today = tick_sql.flags_load(bot=bot, day_start=day_start)
-    limits = risk.merge_limits(tick_sql.limits_load(bot=bot))
-    open_orders = tick_sql.open_orders_load(bot=bot)
-    for order in open_orders:
+    rows = tick_sql.snapshot_load(bot=bot, day_start=day_start, positions=RECENT_POSITIONS)
+    bot.exchange_account = rows.account
+    for order in rows.open_orders:
         if order.exchange_account_id == bot.exchange_account_id:
-            order.exchange_account = bot.exchange_account
-    positions = tick_sql.positions_load(bot=bot, limit=RECENT_POSITIONS)
-    return Snapshot(bot, spec, params, kill, limits, open_orders, orders_today, positions, day_start)
+            order.exchange_account = rows.account
+    limits = risk.merge_limits(rows.limits)
+    return Snapshot(
+        bot, spec, params, rows.kill_switch, limits, rows.open_orders, rows.orders_today, rows.positions, day_start
+    )
 
 
 def _freeze(params: dict) -> tuple:

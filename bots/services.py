@@ -123,7 +123,11 @@ def bot_start(*, bot: Bot, user=None, source: str = EventSource.SYSTEM) -> Bot:
         if bot.execution == BotExecution.NATIVE:
             # Native bots need nothing remote to come up: the first tick is due now.
             bot_transition(
-                bot=bot, target=BotStatus.RUNNING, actor=user, source=source, updates={"next_tick_at": timezone.now()}
+                bot=bot,
+                target=BotStatus.RUNNING,
+                actor=user,
+                source=source,
+                updates={"next_tick_at": timezone.now(), "claimed_until": None},
             )
     return bot
 

@@ -209,6 +209,7 @@ PAPER_TIMEFRAME = "5m"
 TICK_CLAIM_SECONDS = env.int("TICK_CLAIM_SECONDS", default=60)
 TICK_LOCK_SECONDS = env.int("TICK_LOCK_SECONDS", default=30)
 TICK_DISPATCH_CHUNK = env.int("TICK_DISPATCH_CHUNK", default=20)
+TICK_DISPATCH_MAX_MESSAGES = env.int("TICK_DISPATCH_MAX_MESSAGES", default=200)
 TICK_DISPATCH_MAX = env.int("TICK_DISPATCH_MAX", default=50_000)
 # Consecutive failed ticks that put a bot into error; watchdog restarts before it gives up.
 BOT_MAX_CONSECUTIVE_ERRORS = env.int("BOT_MAX_CONSECUTIVE_ERRORS", default=5)

@@ -8,7 +8,7 @@ SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="test-only-secret-key-not-for-
 DATABASES = {
     "default": database_config(env.str("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/backoffice"))
 }
-DATABASES["default"]["CONN_MAX_AGE"] = 0
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CHANNEL_LAYERS = {
     "default": {

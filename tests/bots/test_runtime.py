@@ -102,7 +102,8 @@ def test_quiet_tick_uses_a_fixed_number_of_queries(org_a, market):
     set_action(bot, "none")
     with CaptureQueriesContext(connection) as later:
         assert bot_tick(bot_id=bot.pk).outcome == "ticked"
-    assert len(first) == len(later) == 7, "\n".join(q["sql"][:60] for q in first.captured_queries)
+    # Take the bot, read everything in one statement, write heartbeat and schedule.
+    assert len(first) == len(later) == 3, "\n".join(q["sql"][:60] for q in first.captured_queries)
 
 
 def test_a_concurrent_tick_is_skipped_not_queued(org_a, market):
@@ -116,9 +117,14 @@ def test_a_concurrent_tick_is_skipped_not_queued(org_a, market):
 
 def test_a_stale_claim_is_skipped(org_a, market):
     bot = make_bot(org_a, "buy")
-    stale = bot.next_tick_at - dt.timedelta(seconds=60)
-    assert bot_tick(bot_id=bot.pk, claim=stale).outcome == "skipped"
-    assert bot_tick(bot_id=bot.pk, claim=bot.next_tick_at).outcome == "ticked"
+    ids, claim = claim_due()
+    assert ids == [bot.pk]
+    assert bot_tick(bot_id=bot.pk, claim=claim - dt.timedelta(seconds=60)).outcome == "skipped"
+    assert bot_tick(bot_id=bot.pk, claim=claim).outcome == "ticked"
+    assert Bot.objects.get(pk=bot.pk).claimed_until is None
+    # A second delivery of the same message finds its claim used up.
+    Bot.objects.filter(pk=bot.pk).update(next_tick_at=timezone.now())
+    assert bot_tick(bot_id=bot.pk, claim=claim).outcome == "skipped"
 
 
 def test_a_rerun_of_the_same_tick_adopts_its_orders(org_a, market):
@@ -299,7 +305,7 @@ def test_dispatch_claims_only_due_native_running_bots(org_a, market):
     Bot.objects.filter(pk=stopped.pk).update(next_tick_at=timezone.now())
     ids, claim = claim_due()
     assert ids == [due.pk]
-    assert Bot.objects.get(pk=due.pk).next_tick_at == claim
+    assert Bot.objects.get(pk=due.pk).claimed_until == claim
     assert claim_due()[0] == []  # claimed: not due again until the claim runs out
 
 

@@ -1,0 +1,243 @@
+"""Bot runtime throughput: 1,000 paper bots ticked by real Celery workers on PostgreSQL and Redis.
+
+The bots run the built-in strategies (MACD trend, RSI/Bollinger/ATR, momentum, grid, pure market
+making) over the bundled real Binance 5m candles of 8 pairs, on 10 paper accounts. This process
+plays beat: each round it makes every bot due, runs the dispatcher once and waits until all 1,000
+ticks have completed. One Celery worker with a prefork pool of WORKER_PROCESSES processes does the
+ticks.
+
+- ticks_per_s: completed ticks per second per worker process, over the measured rounds (the first
+  round, which loads candles into each process, is a warm-up).
+- tick_p50_ms / tick_p99_ms: tick duration as the tick measured it (bots.last_tick_ms), per tick.
+- dispatch_10k_ms: one dispatcher run over 10,000 due bots (claim + enqueue on Redis), workers
+  stopped so the queue is only written.
+- worker_rss_mb: resident memory of the largest worker process after the rounds.
+Prints one JSON line.
+"""
+
+import datetime as dt
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+from _django import BENCH_DB, ROOT, setup
+
+BROKER = "redis://127.0.0.1:6379/3"
+os.environ["CELERY_BROKER_URL"] = BROKER
+setup()
+
+from django.db.models import Sum  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from bots.dispatch import dispatch_due  # noqa: E402
+from bots.models import Bot, BotEvent, Fill, Order, Position  # noqa: E402
+from bots.state import BotStatus  # noqa: E402
+from config.celery import app  # noqa: E402
+from exchanges.market_data import candles_upsert, read_candle_file  # noqa: E402
+from exchanges.models import Candle, ExchangeAccount, PaperBalance, PaperOrder, PaperTrade  # noqa: E402
+from organizations.models import Organization  # noqa: E402
+from strategies.registry import params_to_json, validate_params  # noqa: E402
+
+BOTS = int(os.environ.get("BENCH_BOTS", "1000"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "6"))
+WORKER_PROCESSES = int(os.environ.get("BENCH_WORKER_PROCESSES", "2"))
+DISPATCH_BOTS = 10_000
+ACCOUNTS = 10
+MIX = [
+    ("macd_trend", {}),
+    ("rsi_bb_atr", {}),
+    ("momentum_reentry", {}),
+    ("grid", {"levels": 6, "order_amount": "0.0001"}),
+    ("pure_market_making", {"order_amount": "0.0001", "order_refresh_time": 60}),
+]
+
+
+def load_market() -> list[str]:
+    symbols = []
+    for path in sorted((ROOT / "data" / "market").glob("*-5m.json.gz")):
+        symbol, timeframe, candles = read_candle_file(path)
+        symbols.append(symbol)
+        if Candle.objects.filter(exchange="binance", symbol=symbol, timeframe=timeframe).count() < len(candles):
+            candles_upsert(exchange="binance", symbol=symbol, timeframe=timeframe, candles=candles)
+    return symbols
+
+
+def reset() -> Organization:
+    org, _ = Organization.objects.get_or_create(slug="bench-ticks", defaults={"name": "Bench ticks"})
+    accounts = ExchangeAccount.objects.filter(organization=org)
+    bots = Bot.objects.filter(organization=org)
+    Position.objects.filter(bot__in=bots).delete()
+    Fill.objects.filter(exchange_account__in=accounts).delete()
+    BotEvent.objects.filter(organization=org).delete()
+    Order.objects.filter(exchange_account__in=accounts).delete()
+    PaperTrade.objects.filter(order__account__in=accounts).delete()
+    PaperOrder.objects.filter(account__in=accounts).delete()
+    bots.delete()
+    return org
+
+
+def create_bots(org: Organization, symbols: list[str], count: int, *, offset: int = 0) -> None:
+    accounts = list(ExchangeAccount.objects.filter(organization=org).order_by("pk"))
+    while len(accounts) < ACCOUNTS:
+        accounts.append(
+            ExchangeAccount.objects.create(organization=org, exchange="paper", label=f"paper-{len(accounts)}")
+        )
+    PaperBalance.objects.filter(account__in=accounts).delete()
+    PaperBalance.objects.bulk_create(
+        [
+            PaperBalance(account=a, asset=asset, free=Decimal("1e9"))
+            for a in accounts
+            for asset in {"USDT", *(s.split("/")[0] for s in symbols)}
+        ]
+    )
+    now = timezone.now()
+    rows = []
+    for i in range(offset, offset + count):
+        strategy, params = MIX[i % len(MIX)]
+        rows.append(
+            Bot(
+                organization=org,
+                name=f"bench-{i}",
+                strategy=strategy,
+                params=params_to_json(validate_params(strategy, params)),
+                exchange_account=accounts[i % ACCOUNTS],
+                symbol=symbols[(i // len(MIX)) % len(symbols)],
+                status=BotStatus.RUNNING,
+                desired_status=BotStatus.RUNNING,
+                status_changed_at=now,
+                tick_interval=1,
+                next_tick_at=now,
+            )
+        )
+    Bot.objects.bulk_create(rows, batch_size=2000)
+
+
+def start_worker() -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{BENCH_DB}",
+        "CELERY_BROKER_URL": BROKER,
+        "DATABASE_CONN_MAX_AGE": "60",  # persistent connections, as in the base settings
+        "LOG_LEVEL": "WARNING",
+    }
+    cmd = [
+        str(Path(sys.executable).parent / "celery"),
+        "-A",
+        "config",
+        "worker",
+        "--pool=prefork",
+        f"--concurrency={WORKER_PROCESSES}",
+        "--loglevel=WARNING",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def purge() -> None:
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_purge("celery")
+
+
+def run_round(org: Organization) -> tuple[float, int, list[float]]:
+    bots = Bot.objects.filter(organization=org, status__in=[BotStatus.RUNNING, BotStatus.DEGRADED])
+    before = bots.aggregate(n=Sum("tick_count"))["n"] or 0
+    expected = bots.count()
+    bots.update(next_tick_at=timezone.now(), claimed_until=None, last_tick_ms=None)
+    started = time.perf_counter()
+    report = dispatch_due()
+    while (bots.aggregate(n=Sum("tick_count"))["n"] or 0) - before < expected:
+        if time.perf_counter() - started > 300:
+            raise SystemExit(f"round did not finish: {report.as_dict()}")
+        time.sleep(0.02)
+    elapsed = time.perf_counter() - started
+    done = (bots.aggregate(n=Sum("tick_count"))["n"] or 0) - before
+    samples = [ms for ms in bots.values_list("last_tick_ms", flat=True) if ms is not None]
+    if os.environ.get("BENCH_DEBUG"):
+        by: dict[str, list[float]] = {}
+        for strategy, ms in bots.values_list("strategy", "last_tick_ms"):
+            by.setdefault(strategy, []).append(ms or 0)
+        print({k: round(statistics.mean(v), 2) for k, v in by.items()}, round(elapsed, 2), file=sys.stderr)
+    return elapsed, done, samples
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    symbols = load_market()
+    org = reset()
+    create_bots(org, symbols, BOTS)
+    purge()
+    worker = start_worker()
+    try:
+        time.sleep(3)
+        run_round(org)  # warm-up: every process loads its candle series once
+        elapsed, ticks, samples = 0.0, 0, []
+        for _ in range(ROUNDS):
+            e, n, s = run_round(org)
+            elapsed, ticks, samples = elapsed + e, ticks + n, samples + s
+        pool = children(worker.pid)
+        rss = max((rss_mb(p) for p in pool), default=rss_mb(worker.pid))
+        errors = Bot.objects.filter(organization=org).exclude(status=BotStatus.RUNNING).count()
+    finally:
+        worker.terminate()
+        worker.wait(30)
+    purge()
+
+    # Dispatch of 10,000 due bots, nobody consuming.
+    create_bots(org, symbols, DISPATCH_BOTS - BOTS, offset=BOTS)
+    Bot.objects.filter(organization=org).update(
+        next_tick_at=timezone.now() - dt.timedelta(seconds=1), claimed_until=None
+    )
+    started = time.perf_counter()
+    report = dispatch_due()
+    dispatch_ms = (time.perf_counter() - started) * 1000
+    purge()
+    reset()
+    print(
+        json.dumps(
+            {
+                "bench": "ticks",
+                "bots": BOTS,
+                "worker_processes": WORKER_PROCESSES,
+                "ticks": ticks,
+                "ticks_per_s": round(ticks / elapsed / WORKER_PROCESSES, 1),
+                "ticks_per_s_total": round(ticks / elapsed, 1),
+                "tick_p50_ms": round(statistics.median(samples), 2),
+                "tick_mean_ms": round(statistics.mean(samples), 2),
+                "tick_p99_ms": round(percentile(samples, 99), 2),
+                "bots_not_running": errors,
+                "dispatch_10k_ms": round(dispatch_ms, 1),
+                "dispatch_claimed": report.claimed,
+                "dispatch_messages": report.messages,
+                "worker_rss_mb": round(rss, 1),
+            }
+        )
+    )
+
+
+if __name__ == "__main__" and not os.environ.get("NO_MAIN"):
+    main()
