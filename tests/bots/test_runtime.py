@@ -24,6 +24,7 @@ from exchanges.market_data import FixedClock, candles_upsert
 from exchanges.models import CircuitState, ExchangeAccount, PaperOrder
 from exchanges.paper import paper_balance_set
 from organizations.models import Role
+from risk.metrics import risk_rejections
 from risk.models import KillSwitch, RiskLimits
 from tests.bots import scripted
 from tests.factories import BotFactory, ExchangeAccountFactory
@@ -183,7 +184,9 @@ def test_failed_tick_backs_off(org_a, market):
 def test_risk_rejection_is_an_event_and_nothing_is_sent(org_a, market):
     RiskLimits.objects.create(organization=org_a, max_order_notional=Decimal("5"))
     bot = make_bot(org_a, "buy")
+    counted = risk_rejections.labels(code="max_order_notional")._value.get()
     result = bot_tick(bot_id=bot.pk)
+    assert risk_rejections.labels(code="max_order_notional")._value.get() == counted + 1
     assert (result.placed, result.rejected) == (0, 1)
     assert not Order.objects.filter(bot=bot).exists()
     event = BotEvent.objects.get(bot=bot, kind="risk.rejected")
@@ -363,7 +366,8 @@ def test_dispatch_enqueues_chunks_on_the_real_broker(org_a, market, settings):
 
 
 # -- watchdog ------------------------------------------------------------------------------------------
-def test_watchdog_restarts_stale_bots_then_gives_up(org_a, market, settings):
+def test_watchdog_restarts_stale_bots_then_gives_up(org_a, market, settings, member):
+    owner = member(Role.OWNER)
     settings.BOT_WATCHDOG_MAX_RESTARTS = 2
     bot = make_bot(org_a, "buy_limit", tick_interval=10)
     bot_tick(bot_id=bot.pk)
@@ -383,6 +387,9 @@ def test_watchdog_restarts_stale_bots_then_gives_up(org_a, market, settings):
     bot.refresh_from_db()
     assert bot.status == BotStatus.ERROR and "no heartbeat" in bot.last_error
     assert BotEvent.objects.filter(bot=bot, kind="bot.watchdog_restart").count() == 2
+    # A person starting it again gives the watchdog a fresh budget.
+    bot_start(bot=bot, user=owner)
+    assert Bot.objects.get(pk=bot.pk).watchdog_restarts == 0
 
 
 def test_watchdog_leaves_healthy_bots_alone(org_a, market):

@@ -98,7 +98,8 @@ class Command(BaseCommand):
                 "max_daily_loss": Decimal("500"),
                 "max_daily_trades": 500,
                 "max_drawdown_pct": Decimal("20"),
-                "price_band_pct": Decimal("5"),
+                # Wide enough for the demo grid, whose levels span 10% either side of the price.
+                "price_band_pct": Decimal("12"),
             },
         )
         created += new
