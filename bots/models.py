@@ -192,6 +192,12 @@ class Order(OrganizationOwned):
             models.Index(fields=["organization", "-created_at"], name="order_org_created_idx"),
             models.Index(fields=["bot", "-created_at"], name="order_bot_created_idx"),
             models.Index(fields=["exchange_account", "status"], name="order_account_status_idx"),
+            # The organization's working orders, counted at every tick when it limits them.
+            models.Index(
+                fields=["organization"],
+                condition=Q(status__in=["new", "open", "partially_filled"]),
+                name="order_org_open_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -254,6 +260,7 @@ class Position(OrganizationOwned):
 
     class Meta:
         ordering = ["-opened_at"]
+        indexes = [models.Index(fields=["organization", "closed_at"], name="position_org_closed_idx")]
         constraints = [
             models.UniqueConstraint(
                 fields=["bot", "symbol"], condition=Q(closed_at__isnull=True), name="position_one_open_per_symbol"

@@ -40,6 +40,8 @@ from strategies.registry import get as get_strategy
 logger = logging.getLogger(__name__)
 ZERO = Decimal("0")
 RECENT_POSITIONS = 50
+# Limits that, set on an account or organization, also bound all its bots together.
+POOLED_LIMITS = ("max_open_orders", "max_daily_trades", "max_daily_loss")
 
 
 @dataclass
@@ -66,6 +68,9 @@ class Snapshot:
     orders_today: int
     positions: list[Position]
     day_start: dt.datetime
+    # Limits an account's or the organization's bots share: (level, its pooled limits, its pool).
+    pools: list[tuple[str, risk.Limits, tick_sql.Pool]] = field(default_factory=list)
+    closed_today: Decimal = ZERO
     events: list[BotEvent] = field(default_factory=list)
 
     @property
@@ -175,9 +180,18 @@ def load_snapshot(bot: Bot, now: dt.datetime) -> Snapshot:
         if order.exchange_account_id == bot.exchange_account_id:
             order.exchange_account = rows.account
     limits = risk.merge_limits(rows.limits)
-    return Snapshot(
+    snap = Snapshot(
         bot, spec, params, rows.kill_switch, limits, rows.open_orders, rows.orders_today, rows.positions, day_start
     )
+    levels = []
+    for row in rows.limits:
+        pooled = risk.merge_limits([{name: getattr(row, name) for name in POOLED_LIMITS}])
+        if row.bot_id is None and pooled != risk.Limits():
+            levels.append(("account" if row.exchange_account_id else "organization", pooled))
+    if levels:
+        pools = tick_sql.pools_load(bot=bot, day_start=day_start)
+        snap.pools = [(level, pooled, pools[level]) for level, pooled in levels]
+    return snap
 
 
 def _freeze(params: dict) -> tuple:
@@ -409,6 +423,7 @@ def _exposure(snap: Snapshot, last: Decimal, pos: PositionView, degraded: bool, 
     open_buy = sum((o.amount - o.filled for o in snap.open_orders if o.side == "buy"), ZERO)
     open_sell = sum((o.amount - o.filled for o in snap.open_orders if o.side == "sell"), ZERO)
     unrealized = (last - pos.average_entry_price) * pos.quantity if pos.quantity else ZERO
+    snap.closed_today = ZERO
     daily = unrealized
     realized_total = ZERO
     streak, last_loss_ms, streak_open = 0, None, True
@@ -420,6 +435,7 @@ def _exposure(snap: Snapshot, last: Decimal, pos: PositionView, degraded: bool, 
             continue
         if p.closed_at >= snap.day_start:
             daily += net
+            snap.closed_today += net
         if streak_open:
             if net < 0:
                 streak += 1
@@ -474,7 +490,7 @@ def _check(snap: Snapshot, intents: list[OrderIntent], exposure: risk.Exposure, 
     proposals = [
         risk.Proposal(symbol=snap.bot.symbol, side=i.side, type=i.type, amount=i.amount, price=i.price) for i in intents
     ]
-    verdicts = risk.check_batch(proposals, snap.limits, exposure)
+    verdicts = verdicts_for(snap, proposals, exposure)
     approved = []
     for intent, verdict in zip(intents, verdicts, strict=True):
         if verdict.approved:
@@ -554,7 +570,29 @@ def risk_check_for_bot(*, bot: Bot, proposals: list[risk.Proposal], last_price: 
     exposure = _exposure(snap, reference or ZERO, pos, degraded, dict(bot.state or {}))
     if reference is None:
         exposure = dataclasses.replace(exposure, last_price=None)
-    return risk.check_batch(proposals, snap.limits, exposure)
+    return verdicts_for(snap, proposals, exposure)
+
+
+POOL_NAMES = {"account": "the account's bots together", "organization": "the organization's bots together"}
+
+
+def verdicts_for(snap: Snapshot, proposals: list[risk.Proposal], exposure: risk.Exposure) -> list[risk.Verdict]:
+    """The bot's own check (the strictest limit of every level applied to this bot), then, where
+    an account or organization sets open-order, daily-trade or daily-loss limits, the same check
+    against what all its bots hold and did today. An order passes only if every check passes."""
+    verdicts = risk.check_batch(proposals, snap.limits, exposure)
+    own_open_pnl = exposure.daily_pnl - snap.closed_today
+    for level, limits, pool in snap.pools:
+        shared = dataclasses.replace(
+            exposure,
+            open_orders=pool.open_orders,
+            daily_trades=pool.orders_today,
+            daily_pnl=pool.realized_today + own_open_pnl,
+        )
+        for i, verdict in enumerate(risk.check_batch(proposals, limits, shared)):
+            if verdicts[i].approved and not verdict.approved:
+                verdicts[i] = risk.Verdict(False, verdict.code, f"{verdict.reason} ({POOL_NAMES[level]})", False)
+    return verdicts
 
 
 def manual_order_place(

@@ -152,6 +152,45 @@ def flags_load(*, bot: Bot, day_start: dt.datetime) -> tuple[bool, int]:
     return bool(kill), int(count)
 
 
+@functools.cache
+def _pooled_sql() -> str:
+    order, pos, bot = Order._meta.db_table, Position._meta.db_table, Bot._meta.db_table
+    opened = _marks(OPEN_ORDER_STATUSES)
+    net = "COALESCE(SUM(p.realized_pnl - p.fees_paid), 0)"
+    return (
+        f"SELECT (SELECT COUNT(*) FROM {_q(order)} WHERE exchange_account_id = %s AND status IN ({opened})),"
+        f" (SELECT COUNT(*) FROM {_q(order)} WHERE exchange_account_id = %s AND created_at >= %s AND status <> %s),"
+        f" (SELECT {net} FROM {_q(pos)} p JOIN {_q(bot)} b ON b.id = p.bot_id"
+        " WHERE b.exchange_account_id = %s AND p.closed_at >= %s),"
+        f" (SELECT COUNT(*) FROM {_q(order)} WHERE organization_id = %s AND status IN ({opened})),"
+        f" (SELECT COUNT(*) FROM {_q(order)} WHERE organization_id = %s AND created_at >= %s AND status <> %s),"
+        f" (SELECT {net} FROM {_q(pos)} p WHERE p.organization_id = %s AND p.closed_at >= %s)"
+    )
+
+
+@dataclass(frozen=True)
+class Pool:
+    """What all the bots of one account or organization have together, today."""
+
+    open_orders: int
+    orders_today: int
+    realized_today: Decimal
+
+
+def pools_load(*, bot: Bot, day_start: dt.datetime) -> dict[str, Pool]:
+    """The bot's account's and organization's pooled counts (one statement)."""
+    acct, org, rejected = bot.exchange_account_id, bot.organization_id, OrderStatus.REJECTED
+    params = [acct, *OPEN_ORDER_STATUSES, acct, day_start, rejected, acct, day_start]
+    params += [org, *OPEN_ORDER_STATUSES, org, day_start, rejected, org, day_start]
+    with connection.cursor() as cursor:
+        cursor.execute(_pooled_sql(), params)
+        row = cursor.fetchone()
+    return {
+        "account": Pool(int(row[0]), int(row[1]), Decimal(str(row[2]))),
+        "organization": Pool(int(row[3]), int(row[4]), Decimal(str(row[5]))),
+    }
+
+
 def limits_load(*, bot: Bot) -> list[RiskLimits]:
     return _fetch(RiskLimits, _sql()["limits"], [bot.organization_id, bot.exchange_account_id, bot.pk])
 

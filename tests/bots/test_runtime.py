@@ -193,6 +193,27 @@ def test_risk_rejection_is_an_event_and_nothing_is_sent(org_a, market):
     assert event.data["code"] == "max_order_notional" and "exceeds" in event.message
 
 
+def test_organization_and_account_limits_bound_their_bots_together(org_a, market):
+    first = make_bot(org_a, "buy_limit")
+    second = make_bot(org_a, "buy_limit", account=first.exchange_account)
+    other_account = make_bot(org_a, "buy")
+    RiskLimits.objects.create(organization=org_a, max_open_orders=1)
+    RiskLimits.objects.create(organization=org_a, exchange_account=first.exchange_account, max_daily_trades=5)
+    assert bot_tick(bot_id=first.pk).placed == 1  # a resting bid: the organization's one working order
+    result = bot_tick(bot_id=second.pk)
+    assert (result.placed, result.rejected) == (0, 1)
+    event = BotEvent.objects.get(bot=second, kind="risk.rejected")
+    assert event.data["code"] == "max_open_orders" and "organization's bots together" in event.message
+    # A market order on the organization's other account works no order for long, but it is one
+    # more open order while it is placed: refused the same way.
+    assert bot_tick(bot_id=other_account.pk).rejected == 1
+    with CaptureQueriesContext(connection) as queries:
+        Bot.objects.filter(pk=second.pk).update(next_tick_at=timezone.now())
+        set_action(second, "none")
+        bot_tick(bot_id=second.pk)
+    assert len(queries) == 2 + 4  # the two statements above, and a tick that also reads the pools
+
+
 def test_the_strictest_level_applies(org_a, market):
     bot = make_bot(org_a, "two_buys")
     RiskLimits.objects.create(organization=org_a, max_open_orders=10)
