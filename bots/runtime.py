@@ -304,7 +304,7 @@ def _run(bot: Bot, now: dt.datetime) -> tuple[TickResult, dict]:
         bars=bars,
         quote=quote,
         position=pos_view,
-        open_orders=tuple(_open_order_view(bot, o) for o in snap.open_orders),
+        open_orders=tuple(_open_order_view(bot, o, now_ms, now) for o in snap.open_orders),
         state=state.get("strategy", {}),
         capital=bot.capital,
         second=second,
@@ -388,7 +388,10 @@ def _sync_open_orders(snap: Snapshot, gateway, state: dict, now_ms: int) -> bool
     return True
 
 
-def _open_order_view(bot: Bot, order: Order) -> OpenOrder:
+def _open_order_view(bot: Bot, order: Order, now_ms: int, now: dt.datetime) -> OpenOrder:
+    """The strategy's view of a working order. Its creation time is given on the market clock
+    (`now_ms` minus the order's age), which on the paper exchange replays another period."""
+    age_ms = max(0, int((now - order.created_at).total_seconds() * 1000))
     return OpenOrder(
         client_order_id=order.client_order_id,
         side=order.side,
@@ -398,7 +401,7 @@ def _open_order_view(bot: Bot, order: Order) -> OpenOrder:
         price=order.price,
         tag=order.tag,
         leg="secondary" if order.exchange_account_id == bot.secondary_exchange_account_id else "primary",
-        created_ms=int(order.created_at.timestamp() * 1000),
+        created_ms=now_ms - age_ms,
     )
 
 

@@ -418,3 +418,20 @@ def test_watchdog_leaves_healthy_bots_alone(org_a, market):
     bot_tick(bot_id=bot.pk)
     assert watchdog_run(now=timezone.now() + dt.timedelta(seconds=29)) == {"restarted": [], "failed": []}
     assert Bot.objects.get(pk=bot.pk).watchdog_restarts == 0
+
+
+def test_order_age_is_measured_on_the_market_clock(org_a, market):
+    """The paper exchange replays 2021 while orders are created today: a market maker must still
+    see its quotes age and refresh them."""
+    bot = make_bot(org_a, start=False)
+    Bot.objects.filter(pk=bot.pk).update(strategy="pure_market_making", params={"order_refresh_time": 30})
+    bot = Bot.objects.select_related("exchange_account").get(pk=bot.pk)
+    bot_start(bot=bot)
+    assert bot_tick(bot_id=bot.pk).placed >= 1
+    Bot.objects.filter(pk=bot.pk).update(next_tick_at=timezone.now())
+    assert bot_tick(bot_id=bot.pk).canceled == 0  # fresh quotes stay
+    Order.objects.filter(bot=bot).update(created_at=timezone.now() - dt.timedelta(seconds=31))
+    Bot.objects.filter(pk=bot.pk).update(next_tick_at=timezone.now())
+    result = bot_tick(bot_id=bot.pk)
+    assert result.canceled >= 1 and result.placed >= 1
+    assert Order.objects.filter(bot=bot, status=OrderStatus.CANCELED).count() == result.canceled
