@@ -3,11 +3,12 @@
 The bots run the built-in strategies (MACD trend, RSI/Bollinger/ATR, momentum, grid, pure market
 making) over the bundled real Binance 5m candles of 8 pairs, on 10 paper accounts. This process
 plays beat: each round it makes every bot due, runs the dispatcher once and waits until all 1,000
-ticks have completed. One Celery worker with a prefork pool of WORKER_PROCESSES processes does the
-ticks.
+ticks have completed. A Celery worker with a prefork pool does the ticks.
 
-- ticks_per_s: completed ticks per second per worker process, over the measured rounds (the first
-  round, which loads candles into each process, is a warm-up).
+- ticks_per_s: completed ticks per second of one worker process (a pool of one), over the measured
+  rounds (the first round, which loads candles into each process, is a warm-up); then the same
+  with WORKER_PROCESSES pool processes (`ticks_per_s_2proc_each` and `_total`), which on a
+  2-core machine share the cores with PostgreSQL, Redis and this process.
 - tick_p50_ms / tick_p99_ms: tick duration as the tick measured it (bots.last_tick_ms), per tick.
 - dispatch_10k_ms: one dispatcher run over 10,000 due bots (claim + enqueue on Redis), workers
   stopped so the queue is only written.
@@ -117,7 +118,7 @@ def create_bots(org: Organization, symbols: list[str], count: int, *, offset: in
     Bot.objects.bulk_create(rows, batch_size=2000)
 
 
-def start_worker() -> subprocess.Popen:
+def start_worker(processes: int) -> subprocess.Popen:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
@@ -132,7 +133,7 @@ def start_worker() -> subprocess.Popen:
         "config",
         "worker",
         "--pool=prefork",
-        f"--concurrency={WORKER_PROCESSES}",
+        f"--concurrency={processes}",
         "--loglevel=WARNING",
         "--without-gossip",
         "--without-mingle",
@@ -169,7 +170,7 @@ def run_round(org: Organization) -> tuple[float, int, list[float]]:
     while (bots.aggregate(n=Sum("tick_count"))["n"] or 0) - before < expected:
         if time.perf_counter() - started > 300:
             raise SystemExit(f"round did not finish: {report.as_dict()}")
-        time.sleep(0.02)
+        time.sleep(0.05)
     elapsed = time.perf_counter() - started
     done = (bots.aggregate(n=Sum("tick_count"))["n"] or 0) - before
     samples = [ms for ms in bots.values_list("last_tick_ms", flat=True) if ms is not None]
@@ -186,12 +187,12 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def main() -> None:
-    symbols = load_market()
-    org = reset()
-    create_bots(org, symbols, BOTS)
+def measure(org: Organization, processes: int) -> dict:
+    """Fresh bots, one worker with `processes` pool processes, a warm-up round, then ROUNDS."""
+    reset()
+    create_bots(org, load_market(), BOTS)
     purge()
-    worker = start_worker()
+    worker = start_worker(processes)
     try:
         time.sleep(3)
         run_round(org)  # warm-up: every process loads its candle series once
@@ -206,6 +207,25 @@ def main() -> None:
         worker.terminate()
         worker.wait(30)
     purge()
+    return {
+        "ticks": ticks,
+        "per_process": round(ticks / elapsed / processes, 1),
+        "total": round(ticks / elapsed, 1),
+        "p50": round(statistics.median(samples), 2),
+        "mean": round(statistics.mean(samples), 2),
+        "p99": round(percentile(samples, 99), 2),
+        "rss": round(rss, 1),
+        "errors": errors,
+    }
+
+
+def main() -> None:
+    symbols = load_market()
+    org = reset()
+    # One pool process measures what a worker process can do while the database has the other
+    # core; two show this 2-core machine saturated (workers, PostgreSQL, Redis and this process).
+    one = measure(org, 1)
+    two = measure(org, WORKER_PROCESSES) if WORKER_PROCESSES > 1 else None
 
     # Dispatch of 10,000 due bots, nobody consuming.
     create_bots(org, symbols, DISPATCH_BOTS - BOTS, offset=BOTS)
@@ -217,26 +237,31 @@ def main() -> None:
     dispatch_ms = (time.perf_counter() - started) * 1000
     purge()
     reset()
-    print(
-        json.dumps(
-            {
-                "bench": "ticks",
-                "bots": BOTS,
-                "worker_processes": WORKER_PROCESSES,
-                "ticks": ticks,
-                "ticks_per_s": round(ticks / elapsed / WORKER_PROCESSES, 1),
-                "ticks_per_s_total": round(ticks / elapsed, 1),
-                "tick_p50_ms": round(statistics.median(samples), 2),
-                "tick_mean_ms": round(statistics.mean(samples), 2),
-                "tick_p99_ms": round(percentile(samples, 99), 2),
-                "bots_not_running": errors,
-                "dispatch_10k_ms": round(dispatch_ms, 1),
-                "dispatch_claimed": report.claimed,
-                "dispatch_messages": report.messages,
-                "worker_rss_mb": round(rss, 1),
-            }
-        )
-    )
+    line = {
+        "bench": "ticks",
+        "bots": BOTS,
+        "rounds": ROUNDS,
+        "ticks": one["ticks"],
+        "ticks_per_s": one["per_process"],
+        "tick_p50_ms": one["p50"],
+        "tick_mean_ms": one["mean"],
+        "tick_p99_ms": one["p99"],
+        "dispatch_10k_ms": round(dispatch_ms, 1),
+        "dispatch_claimed": report.claimed,
+        "dispatch_messages": report.messages,
+        "worker_rss_mb": one["rss"],
+        "bots_not_running": one["errors"],
+    }
+    if two is not None:
+        line |= {
+            f"ticks_per_s_{WORKER_PROCESSES}proc_each": two["per_process"],
+            f"ticks_per_s_{WORKER_PROCESSES}proc_total": two["total"],
+            f"tick_p50_ms_{WORKER_PROCESSES}proc": two["p50"],
+            f"tick_p99_ms_{WORKER_PROCESSES}proc": two["p99"],
+            f"worker_rss_mb_{WORKER_PROCESSES}proc": two["rss"],
+            "bots_not_running": one["errors"] + two["errors"],
+        }
+    print(json.dumps(line))
 
 
 if __name__ == "__main__" and not os.environ.get("NO_MAIN"):
