@@ -321,12 +321,29 @@ def _run(bot: Bot, now: dt.datetime) -> tuple[TickResult, dict]:
         )
     result = TickResult(bot.pk, "ticked", note=decision.note)
     result.canceled = _cancel(snap, decision.cancel, gateway)
-    approved = _check(snap, intents, exposure, result)
-    if approved:
+    approved = _check(snap, intents, exposure, result, state)
+    if approved and _exchange_paused(bot.exchange_account):
+        # The breaker refuses calls until its cooldown ends: hold the orders (the strategy asks
+        # again next tick) rather than record one refused order per tick; say so once.
+        result.note = f"{len(approved)} order(s) held: the exchange is paused after repeated failures"
+        if not state.get("held"):
+            snap.events.append(_event(snap, "tick.orders_held", result.note, EventLevel.WARNING))
+        state["held"] = True
+    elif approved:
+        state.pop("held", None)
         _place(snap, approved, gateway, result)
     if snap.events:
         BotEvent.objects.bulk_create(snap.events)
     return result, state
+
+
+def _exchange_paused(account: ExchangeAccount) -> bool:
+    """The account's breaker is open and its cooldown has not ended (after it, one probe call
+    goes through)."""
+    if account.circuit_state != CircuitState.OPEN or account.circuit_changed_at is None:
+        return False
+    cooldown = dt.timedelta(seconds=settings.EXCHANGE_CIRCUIT_COOLDOWN_SECONDS)
+    return timezone.now() - account.circuit_changed_at < cooldown
 
 
 def _release(bot: Bot) -> None:
@@ -486,8 +503,13 @@ def _cancel(snap: Snapshot, cids: tuple[str, ...], gateway) -> int:
     return canceled
 
 
-def _check(snap: Snapshot, intents: list[OrderIntent], exposure: risk.Exposure, result: TickResult) -> list:
-    """Every intent through the one risk check, in order; rejections become events and metrics."""
+def _check(
+    snap: Snapshot, intents: list[OrderIntent], exposure: risk.Exposure, result: TickResult, state: dict
+) -> list:
+    """Every intent through the one risk check, in order; rejections become events and metrics.
+    A rejection repeated at consecutive ticks (same intent, same reason) is one event, counted
+    every time in the metric."""
+    before = set(state.pop("rejected", []))
     if not intents:
         return []
     proposals = [
@@ -501,6 +523,10 @@ def _check(snap: Snapshot, intents: list[OrderIntent], exposure: risk.Exposure, 
             continue
         result.rejected += 1
         risk_rejections.labels(code=verdict.code).inc()
+        key = f"{verdict.code}:{intent.tag}"
+        state.setdefault("rejected", []).append(key)
+        if key in before:
+            continue
         snap.events.append(
             _event(
                 snap,

@@ -191,6 +191,16 @@ def test_risk_rejection_is_an_event_and_nothing_is_sent(org_a, market):
     assert not Order.objects.filter(bot=bot).exists()
     event = BotEvent.objects.get(bot=bot, kind="risk.rejected")
     assert event.data["code"] == "max_order_notional" and "exceeds" in event.message
+    # The same rejection at the next ticks is counted, not logged again; a new one is.
+    for _ in range(2):
+        Bot.objects.filter(pk=bot.pk).update(next_tick_at=timezone.now())
+        assert bot_tick(bot_id=bot.pk).rejected == 1
+    assert risk_rejections.labels(code="max_order_notional")._value.get() == counted + 3
+    assert BotEvent.objects.filter(bot=bot, kind="risk.rejected").count() == 1
+    RiskLimits.objects.filter(organization=org_a).update(max_order_notional=None, max_daily_trades=0)
+    Bot.objects.filter(pk=bot.pk).update(next_tick_at=timezone.now())
+    bot_tick(bot_id=bot.pk)
+    assert BotEvent.objects.filter(bot=bot, kind="risk.rejected").count() == 2
 
 
 def test_organization_and_account_limits_bound_their_bots_together(org_a, market):
@@ -301,11 +311,13 @@ def test_degraded_mode_blocks_entries_keeps_exits_and_recovers(org_a, market, se
     bot.refresh_from_db()
     assert bot.status == BotStatus.DEGRADED
     assert BotEvent.objects.get(bot=bot, kind="risk.rejected").data["code"] == "degraded"
-    # The exit was approved and sent; with the breaker open the exchange call is refused, so it is
-    # retried at every tick until the breaker lets a probe through.
-    assert result.rejected == 2
-    exit_order = Order.objects.get(bot=bot, tag="exit")
-    assert exit_order.status == OrderStatus.REJECTED and "Not sent" in exit_order.reason
+    # The exit was approved, and held while the breaker refuses calls: no refused order per tick,
+    # one event, and the strategy asks again at the next tick.
+    assert (result.rejected, result.placed) == (1, 0) and "held" in result.note
+    assert not Order.objects.filter(bot=bot, tag="exit").exists()
+    Bot.objects.filter(pk=bot.pk).update(next_tick_at=timezone.now())
+    assert "held" in bot_tick(bot_id=bot.pk).note
+    assert BotEvent.objects.filter(bot=bot, kind="tick.orders_held").count() == 1
     # Cooldown over: the probe (the exit) goes through, the breaker closes, the bot recovers.
     ExchangeAccount.objects.filter(pk=account.pk).update(
         circuit_changed_at=timezone.now() - dt.timedelta(seconds=settings.EXCHANGE_CIRCUIT_COOLDOWN_SECONDS + 1)
@@ -313,6 +325,7 @@ def test_degraded_mode_blocks_entries_keeps_exits_and_recovers(org_a, market, se
     set_action(bot, "exit")
     Bot.objects.filter(pk=bot.pk).update(next_tick_at=timezone.now())
     assert bot_tick(bot_id=bot.pk).placed == 1
+    assert Order.objects.get(bot=bot, tag="exit").status == OrderStatus.FILLED
     assert ExchangeAccount.objects.get(pk=account.pk).circuit_state == CircuitState.CLOSED
     Bot.objects.filter(pk=bot.pk).update(next_tick_at=timezone.now())
     bot_tick(bot_id=bot.pk)
