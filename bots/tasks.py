@@ -88,3 +88,11 @@ def watchdog() -> dict:
     from bots.dispatch import watchdog_run
 
     return watchdog_run()
+
+
+@shared_task(ignore_result=True)
+def hummingbot_health() -> dict:
+    """Beat job: instances that missed their heartbeats go offline and their bots fail over."""
+    from bots.hummingbot.services import instances_check_health
+
+    return instances_check_health()

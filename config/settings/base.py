@@ -219,4 +219,5 @@ CELERY_BEAT_SCHEDULE = {
     "dispatch-ticks": {"task": "bots.tasks.dispatch_ticks", "schedule": 1.0, "options": {"expires": 5}},
     "watchdog": {"task": "bots.tasks.watchdog", "schedule": 15.0, "options": {"expires": 30}},
     "reconcile-accounts": {"task": "bots.tasks.reconcile_all", "schedule": 60.0},
+    "hummingbot-health": {"task": "bots.tasks.hummingbot_health", "schedule": 10.0, "options": {"expires": 20}},
 }

@@ -1,0 +1,200 @@
+"""Hummingbot instances: health from heartbeats, placement of deployments, failover when an
+instance goes silent, and the instance folder a user mounts into a Hummingbot container."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+import zipfile
+
+import yaml
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from bots.hummingbot import wire
+from bots.hummingbot.models import DeploymentStatus, HummingbotDeployment, HummingbotInstance, InstanceStatus
+from bots.models import Bot, BotExecution, EventLevel, FailoverPolicy
+from bots.state import ACTIVE_STATUSES, BotStatus
+from core.errors import ApplicationError
+
+logger = logging.getLogger(__name__)
+ACTIVE = (DeploymentStatus.PENDING, DeploymentStatus.DEPLOYING, DeploymentStatus.RUNNING, DeploymentStatus.UNKNOWN)
+
+
+def _event(*, organization_id: int, kind: str, message: str, level: str, bot: Bot | None = None, **data) -> None:
+    from bots.services import bot_event_record
+
+    bot_event_record(organization_id=organization_id, bot=bot, kind=kind, message=message, level=level, data=data)
+
+
+# -- health -----------------------------------------------------------------------------------------
+def instances_check_health(*, now: dt.datetime | None = None) -> dict[str, list[int]]:
+    """Beat job: an online instance whose last heartbeat is older than 3 heartbeat periods goes
+    offline (one conditional UPDATE each, so two runs never both act), and its deployments
+    follow their bots' failover policy."""
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(seconds=wire.HEARTBEAT_SECONDS * wire.MISSED_HEARTBEATS)
+    went_offline, moved = [], []
+    stale = HummingbotInstance.objects.filter(status=InstanceStatus.ONLINE).filter(
+        Q(last_heartbeat_at__lt=cutoff) | Q(last_heartbeat_at__isnull=True)
+    )
+    for instance in stale:
+        changed = (
+            HummingbotInstance.objects.filter(pk=instance.pk, status=InstanceStatus.ONLINE)
+            .filter(Q(last_heartbeat_at__lt=cutoff) | Q(last_heartbeat_at__isnull=True))
+            .update(status=InstanceStatus.OFFLINE)
+        )
+        if not changed:
+            continue
+        went_offline.append(instance.pk)
+        seen = instance.last_heartbeat_at.isoformat() if instance.last_heartbeat_at else "never"
+        _event(
+            organization_id=instance.organization_id,
+            kind="hummingbot.instance_offline",
+            message=f"Hummingbot instance {instance.name} missed {wire.MISSED_HEARTBEATS} heartbeats "
+            f"(last seen {seen}): offline.",
+            level=EventLevel.CRITICAL,
+            instance=instance.pk,
+        )
+        for deployment in instance.deployments.filter(status__in=ACTIVE).select_related("bot__exchange_account"):
+            moved.append(deployment_failover(deployment=deployment, reason=f"instance {instance.name} went offline"))
+    return {"offline": went_offline, "failed_over": [m for m in moved if m is not None]}
+
+
+# -- placement --------------------------------------------------------------------------------------
+def instance_pick(*, organization_id: int, exclude: tuple[int, ...] = ()) -> HummingbotInstance | None:
+    """The organization's online instance with spare capacity that runs the fewest strategies."""
+    candidates = (
+        HummingbotInstance.objects.filter(organization_id=organization_id, status=InstanceStatus.ONLINE)
+        .exclude(pk__in=exclude)
+        .annotate(load=Count("deployments", filter=Q(deployments__status__in=ACTIVE)))
+        .order_by("load", "name")
+    )
+    for instance in candidates:
+        if instance.load < instance.capacity:
+            return instance
+    return None
+
+
+# -- failover ---------------------------------------------------------------------------------------
+def deployment_failover(*, deployment: HummingbotDeployment, reason: str) -> int | None:
+    """Apply the bot's failover policy to a deployment whose instance is gone: pause the bot, run
+    the same strategy natively, or redeploy it on another instance (pausing when none is free).
+    Every step is a critical event. Returns the bot id when it kept running."""
+    from bots.services import bot_stop, bot_transition
+
+    bot = deployment.bot
+    with transaction.atomic():
+        HummingbotDeployment.objects.filter(pk=deployment.pk, status__in=ACTIVE).update(
+            status=DeploymentStatus.FAILED, last_command="failover", last_command_at=timezone.now()
+        )
+        policy = bot.failover_policy
+        if policy == FailoverPolicy.REDEPLOY:
+            target = instance_pick(organization_id=bot.organization_id, exclude=(deployment.instance_id,))
+            if target is not None:
+                fresh = HummingbotDeployment.objects.create(
+                    organization_id=bot.organization_id,
+                    bot=bot,
+                    instance=target,
+                    strategy_name=deployment.strategy_name,
+                    config_file=deployment.config_file,
+                    rendered_config=deployment.rendered_config,
+                    config_version=deployment.config_version,
+                    status=DeploymentStatus.PENDING,
+                )
+                _event(
+                    organization_id=bot.organization_id,
+                    bot=bot,
+                    kind="hummingbot.redeployed",
+                    message=f"{reason}: redeploying on {target.name}.",
+                    level=EventLevel.CRITICAL,
+                    deployment=fresh.pk,
+                )
+                transaction.on_commit(lambda: _enqueue_deploy(fresh.pk))
+                return bot.pk
+            reason += "; no other instance has room, so the bot is paused"
+            policy = FailoverPolicy.PAUSE
+        if policy == FailoverPolicy.NATIVE:
+            Bot.objects.filter(pk=bot.pk).update(execution=BotExecution.NATIVE)
+            bot.execution = BotExecution.NATIVE
+            target = BotStatus.RUNNING
+            if bot.status == BotStatus.STARTING:
+                bot_transition(bot=bot, target=target, reason=f"{reason}: failed over to native execution")
+            Bot.objects.filter(pk=bot.pk).update(next_tick_at=timezone.now(), claimed_until=None)
+            _event(
+                organization_id=bot.organization_id,
+                bot=bot,
+                kind="hummingbot.failed_over",
+                message=f"{reason}: {bot.name} now runs natively ({bot.strategy}).",
+                level=EventLevel.CRITICAL,
+            )
+            return bot.pk
+    _event(
+        organization_id=bot.organization_id,
+        bot=bot,
+        kind="hummingbot.paused",
+        message=f"{reason}: {bot.name} is paused until it is started again.",
+        level=EventLevel.CRITICAL,
+    )
+    if bot.status in ACTIVE_STATUSES | {BotStatus.STARTING}:
+        try:
+            bot_stop(bot=bot, reason=reason, cancel_orders=False)
+            if bot.status == BotStatus.STOPPING:  # nobody is left to confirm the stop
+                bot_transition(bot=bot, target=BotStatus.STOPPED, reason="the instance is unreachable")
+        except ApplicationError as exc:
+            logger.info("Bot %s was already stopping: %s", bot.pk, exc.message)
+    return None
+
+
+def _enqueue_deploy(deployment_id: int) -> None:
+    try:
+        from bots.hummingbot.tasks import hb_deploy
+    except ImportError:  # the command tasks are not installed in this build
+        logger.warning("No deploy task: deployment %s waits for a manual deploy.", deployment_id)
+        return
+    hb_deploy.delay(deployment_id)
+
+
+# -- instance folder --------------------------------------------------------------------------------
+def instance_conf_client(instance: HummingbotInstance) -> str:
+    """conf_client.yml for the instance: its id and the MQTT bridge pointed at our broker (the
+    keys of Hummingbot's client config; everything else keeps Hummingbot's defaults)."""
+    conf = wire.broker()
+    values = {
+        "instance_id": instance.instance_id,
+        "mqtt_bridge": {
+            "mqtt_host": conf["host"],
+            "mqtt_port": conf["port"],
+            "mqtt_username": conf["username"] or "",
+            "mqtt_password": conf["password"] or "",
+            "mqtt_namespace": instance.namespace,
+            "mqtt_ssl": conf["tls"],
+            "mqtt_logger": True,
+            "mqtt_notifier": True,
+            "mqtt_commands": True,
+            "mqtt_events": True,
+            "mqtt_external_events": True,
+            "mqtt_autostart": True,
+        },
+    }
+    header = f"# Hummingbot client settings for instance {instance.name}, generated by the back office.\n"
+    return header + yaml.safe_dump(values, sort_keys=False)
+
+
+def instance_export(*, instance: HummingbotInstance) -> bytes:
+    """A zip of the instance's conf folder: conf_client.yml and one strategy file per active
+    deployment, to mount as /home/hummingbot/conf (or the conf folder of a source install)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("conf/conf_client.yml", instance_conf_client(instance))
+        for deployment in instance.deployments.filter(status__in=ACTIVE).order_by("pk"):
+            archive.writestr(f"conf/strategies/{deployment.config_file}", deployment.rendered_config)
+        archive.writestr(
+            "README.txt",
+            f"Instance {instance.name} ({instance.topic_prefix}).\n"
+            "Mount the conf folder into the Hummingbot container (docker run -v $PWD/conf:/home/hummingbot/conf ...).\n"
+            "The client connects to the MQTT broker in conf_client.yml and the back office controls it from there.\n",
+        )
+    return buffer.getvalue()
