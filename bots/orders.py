@@ -27,7 +27,7 @@ from django.utils import timezone
 from bots.models import ORDER_STATUS_RANK, Bot, EventLevel, EventSource, Fill, Order, OrderStatus
 from bots.positions import position_apply_fills
 from bots.signals import order_placement_step
-from core.db import update_rows
+from core.db import insert_rows, update_rows
 from core.errors import ApplicationError
 from exchanges.errors import (
     AuthError,
@@ -420,7 +420,7 @@ def fills_record_many(*, items: list[tuple[Order, list[ExchangeTrade]]]) -> list
             totals[pk] = totals.get(pk, Decimal("0")) + t.amount
     if not new:
         return []
-    Fill.objects.bulk_create(new)
+    insert_rows(Fill, new)
     grown = []
     for pk, order in orders.items():
         total = min(totals.get(pk, Decimal("0")), order.amount)

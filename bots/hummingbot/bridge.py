@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import multiprocessing
 import queue
 import threading
 import time
@@ -28,7 +29,7 @@ from django.utils import timezone
 from bots.hummingbot import wire
 from bots.hummingbot.models import DeploymentStatus, HummingbotDeployment, HummingbotInstance, InstanceStatus
 from bots.models import ORDER_STATUS_RANK, BotEvent, EventLevel, EventSource, Fill, Order, OrderStatus
-from core.db import update_rows
+from core.db import insert_rows, update_rows
 from exchanges.types import ExchangeTrade
 
 logger = logging.getLogger(__name__)
@@ -114,42 +115,59 @@ class Bridge:
         self.inbox: queue.SimpleQueue[tuple[str, bytes, float]] = queue.SimpleQueue()
         self.stats: Counter[str] = Counter()
         self.connected = threading.Event()
-        self._client = None
+        self._reader = None
+        self._conn = None
+        self._pump = None
         self._instances: dict[tuple[str, str], HummingbotInstance] = {}
         self._instances_loaded = 0.0
 
     # -- MQTT ---------------------------------------------------------------------------------------
     def start(self) -> None:
-        client, conf = wire.mqtt_client(self.client_id)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
-        client.connect_async(conf["host"], conf["port"], keepalive=30)
-        client.loop_start()
-        self._client = client
+        """Start the reader: a child process that owns the MQTT connection and hands messages
+        over in batches, so reading the socket never waits for the database writes (QoS 0
+        messages a slow reader leaves at the broker are dropped there)."""
+        context = multiprocessing.get_context("fork")
+        self._conn, child = context.Pipe()
+        self._reader = context.Process(
+            target=_reader_main, args=(child, self.client_id, wire.broker()), name="hb-bridge-reader", daemon=True
+        )
+        self._reader.start()
+        child.close()
+        self._pump = threading.Thread(target=self._pump_loop, name="hb-bridge-pump", daemon=True)
+        self._pump.start()
 
     def stop(self) -> None:
-        if self._client is not None:
-            self._client.disconnect()
-            self._client.loop_stop()
-            self._client = None
-
-    def _on_connect(self, client, userdata, flags, reason_code, properties=None) -> None:
-        if reason_code.is_failure:
-            logger.warning("MQTT connection refused: %s", reason_code)
+        if self._reader is None:
             return
-        client.subscribe([(f"+/+/{stream}", 0) for stream in wire.STREAMS])
-        self.stats["connects"] += 1
-        self.connected.set()
-        logger.info("Hummingbot bridge connected and subscribed (connection %s)", self.stats["connects"])
+        try:
+            self._conn.send(("stop", None))
+        except (OSError, ValueError):
+            pass
+        self._reader.join(10)
+        if self._reader.is_alive():
+            self._reader.kill()
+        self._pump.join(5)
+        self._conn.close()
+        self._reader = None
 
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties=None) -> None:
-        self.connected.clear()
-        self.stats["disconnects"] += 1
-        logger.warning("Hummingbot bridge lost the broker (%s); reconnecting", reason_code)
-
-    def _on_message(self, client, userdata, message) -> None:
-        self.inbox.put((message.topic, message.payload, time.time()))
+    def _pump_loop(self) -> None:
+        while True:
+            try:
+                kind, value = self._conn.recv()
+            except (EOFError, OSError):
+                self.connected.clear()
+                return
+            if kind == "messages":
+                for item in value:
+                    self.inbox.put(item)
+            elif kind == "connected":
+                self.stats["connects"] += 1
+                self.connected.set()
+                logger.info("Hummingbot bridge connected and subscribed (connection %s)", self.stats["connects"])
+            elif kind == "disconnected":
+                self.connected.clear()
+                self.stats["disconnects"] += 1
+                logger.warning("Hummingbot bridge lost the broker (%s); reconnecting", value)
 
     # -- loop ---------------------------------------------------------------------------------------
     def drain(self, *, wait: float | None = None) -> list[tuple[str, bytes, float]]:
@@ -273,7 +291,7 @@ class Bridge:
                         source=EventSource.HUMMINGBOT,
                     )
                 )
-            BotEvent.objects.bulk_create(events)
+            insert_rows(BotEvent, events)
         self.stats["messages"] += len(messages)
         return batch
 
@@ -352,7 +370,7 @@ class Bridge:
                 )
                 orders[p["cid"]] = order
                 fresh.append(order)
-        Order.objects.bulk_create(fresh)
+        insert_rows(Order, fresh)
         moved, trades = {}, {}
         for p in parsed:
             order = orders[p["cid"]]
@@ -447,3 +465,56 @@ class Bridge:
                 client_order_id=parsed["cid"],
             )
         return parsed
+
+
+def _reader_main(conn, client_id: str, conf: dict) -> None:
+    """The reader process: connect, subscribe on every (re)connect, and pass what arrives to the
+    bridge every 20 ms. It touches no database."""
+    import paho.mqtt.client as paho
+
+    buffer: list[tuple[str, bytes, float]] = []
+    lock = threading.Lock()  # guards the buffer and the pipe (paho calls back from its thread)
+
+    def send(kind: str, value) -> None:
+        with lock:
+            conn.send((kind, value))
+
+    def on_connect(client, userdata, flags, reason_code, properties=None) -> None:
+        if reason_code.is_failure:
+            send("disconnected", f"refused: {reason_code}")
+            return
+        client.subscribe([(f"+/+/{stream}", 0) for stream in wire.STREAMS])
+        send("connected", None)
+
+    def on_disconnect(client, userdata, flags, reason_code, properties=None) -> None:
+        send("disconnected", str(reason_code))
+
+    def on_message(client, userdata, message) -> None:
+        received = time.time()
+        with lock:
+            buffer.append((message.topic, message.payload, received))
+
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv311)
+    if conf["username"]:
+        client.username_pw_set(conf["username"], conf["password"])
+    if conf["tls"]:
+        client.tls_set()
+    client.reconnect_delay_set(min_delay=1, max_delay=10)
+    client.on_connect, client.on_disconnect, client.on_message = on_connect, on_disconnect, on_message
+    client.connect_async(conf["host"], conf["port"], keepalive=30)
+    client.loop_start()
+    try:
+        while True:
+            time.sleep(0.02)
+            with lock:
+                batch = buffer[:]
+                buffer.clear()
+                if batch:
+                    conn.send(("messages", batch))
+            if conn.poll() and conn.recv()[0] == "stop":
+                break
+    except (EOFError, OSError, BrokenPipeError):
+        pass  # the bridge is gone
+    finally:
+        client.disconnect()
+        client.loop_stop()

@@ -1,4 +1,4 @@
-"""update_rows writes each row's own values, whatever their types, in one statement."""
+"""update_rows writes each row's own values in one statement; insert_rows inserts many rows by COPY."""
 
 import datetime as dt
 from decimal import Decimal
@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from bots.models import Order
 from core.db import update_rows
@@ -33,3 +34,46 @@ def test_it_updates_many_rows_in_one_statement_with_their_own_values():
         assert row.closed_at == (None if i == 0 else when + dt.timedelta(minutes=i))
         assert row.exchange_order_id == f"x{i}"
         assert row.amount == order.amount  # columns not named are left alone
+
+
+def test_insert_rows_copies_many_rows_with_their_keys_and_defaults(org_a):
+    from bots.models import BotEvent
+    from core.db import insert_rows
+
+    rows = [
+        BotEvent(organization=org_a, kind="k", message=f"m{i}", data={"i": i, "s": "x", "d": "1.5"}) for i in range(60)
+    ]
+    insert_rows(BotEvent, rows)
+    assert all(r.pk for r in rows) and len({r.pk for r in rows}) == 60
+    stored = {e.pk: e for e in BotEvent.objects.filter(pk__in=[r.pk for r in rows])}
+    for row in rows:
+        got = stored[row.pk]
+        assert (got.message, got.data, got.level, got.source) == (row.message, row.data, "info", "system")
+        assert got.created_at is not None and got.created_at == row.created_at
+
+
+def test_insert_rows_is_all_or_nothing_on_a_unique_violation(org_a):
+    from django.db import IntegrityError, transaction
+
+    from bots.models import Fill
+    from core.db import insert_rows
+    from tests.factories import OrderFactory
+
+    order = OrderFactory(bot__organization=org_a)
+    fills = [
+        Fill(
+            organization=org_a,
+            order=order,
+            exchange_account=order.exchange_account,
+            trade_id=f"t{i % 59}",  # the 60th repeats the first
+            symbol="BTC/USDT",
+            side="buy",
+            price=Decimal("1"),
+            amount=Decimal("0.001"),
+            ts=timezone.now(),
+        )
+        for i in range(60)
+    ]
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert_rows(Fill, fills)
+    assert not Fill.objects.exists()
