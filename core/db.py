@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from django.db import connection, models
+from django.db import connection, connections, models
+
+# Field types whose Python values psycopg writes correctly without the field's conversion.
+PLAIN_FIELDS = (
+    models.CharField,
+    models.TextField,
+    models.IntegerField,
+    models.BigIntegerField,
+    models.BooleanField,
+    models.DateTimeField,
+    models.DecimalField,
+    models.FloatField,
+)
 
 
 def update_rows(model: type[models.Model], rows: Sequence[models.Model], fields: Sequence[str]) -> None:
@@ -38,6 +50,20 @@ def update_rows(model: type[models.Model], rows: Sequence[models.Model], fields:
         cursor.execute(sql, params)
 
 
+def _plain(field: models.Field) -> bool:
+    """True when the field converts nothing on the way to the database: a foreign key, or one of
+    PLAIN_FIELDS whose conversion methods are not overridden (an encrypted text field is a
+    TextField that encrypts in get_db_prep_save: never plain)."""
+    if field.is_relation:
+        return True
+    for base in PLAIN_FIELDS:
+        if isinstance(field, base):
+            cls = type(field)
+            methods = ("get_prep_value", "get_db_prep_value", "get_db_prep_save", "pre_save")
+            return all(getattr(cls, m) is getattr(base, m) for m in methods)
+    return False
+
+
 def insert_rows(model: type[models.Model], rows: Sequence[models.Model]) -> None:
     """Insert new rows and give them their primary keys, like bulk_create. On PostgreSQL the ids
     are drawn from the table's sequence in one statement and the rows sent with COPY, which skips
@@ -69,9 +95,18 @@ def insert_rows(model: type[models.Model], rows: Sequence[models.Model]) -> None
         ids = [r[0] for r in cursor.fetchall()]
         columns = ", ".join(qn(c.column) for c in [pk, *fields])
         sql = f"COPY {qn(meta.db_table)} ({columns}) FROM STDIN"
+        conn = connections[connection.alias]  # the object itself, not the per-thread proxy
+        # Values the driver adapts as they are go straight through; the rest (JSON, custom
+        # fields) take the field's own conversion.
+        plain = [_plain(f) for f in fields]
+        attnames = [f.attname for f in fields]
         with connection.wrap_database_errors, cursor.cursor.copy(sql) as copy:
             for row, row_id in zip(rows, ids, strict=True):
-                copy.write_row([row_id, *(f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields)])
+                values = [row_id]
+                for field, attname, as_is in zip(fields, attnames, plain, strict=True):
+                    value = getattr(row, attname)
+                    values.append(value if as_is or value is None else field.get_db_prep_save(value, conn))
+                copy.write_row(values)
     for row, row_id in zip(rows, ids, strict=True):
         row.pk = row_id
         row._state.adding = False

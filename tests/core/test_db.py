@@ -77,3 +77,18 @@ def test_insert_rows_is_all_or_nothing_on_a_unique_violation(org_a):
     with pytest.raises(IntegrityError), transaction.atomic():
         insert_rows(Fill, fills)
     assert not Fill.objects.exists()
+
+
+def test_insert_rows_encrypts_secret_fields(org_a):
+    from core.db import insert_rows
+    from exchanges.models import ExchangeAccount
+
+    rows = [
+        ExchangeAccount(organization=org_a, exchange="binance", label=f"a{i}", api_key=f"key-{i}") for i in range(50)
+    ]
+    insert_rows(ExchangeAccount, rows)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT api_key FROM exchanges_exchangeaccount WHERE id = %s", [rows[7].pk])
+        stored = cursor.fetchone()[0]
+    assert "key-7" not in stored
+    assert ExchangeAccount.objects.get(pk=rows[7].pk).api_key == "key-7"
