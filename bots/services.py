@@ -120,6 +120,12 @@ def bot_start(*, bot: Bot, user=None, source: str = EventSource.SYSTEM) -> Bot:
             updates={"consecutive_errors": 0, "last_error": "", "tick_lock_until": None}
             | ({"watchdog_restarts": 0} if user is not None else {}),
         )
+        if bot.execution == BotExecution.HUMMINGBOT:
+            # Rendered, risk-checked and placed on an instance; it turns running when the
+            # instance confirms the start. Any refusal rolls the start back.
+            from bots.hummingbot.services import deployment_create
+
+            deployment_create(bot=bot)
         if bot.execution == BotExecution.NATIVE:
             # Native bots need nothing remote to come up: the first tick is due now.
             bot_transition(
@@ -145,6 +151,8 @@ def bot_stop(
         bot_transition(
             bot=bot, target=BotStatus.STOPPING, actor=user, source=source, reason=reason, updates={"next_tick_at": None}
         )
+    if bot.execution == BotExecution.HUMMINGBOT:
+        _hummingbot_stop(bot, cancel_orders=cancel_orders)
     if bot.execution == BotExecution.NATIVE:
         note = "open orders left in place"
         if cancel_orders:
@@ -153,6 +161,28 @@ def bot_stop(
             note = f"{orders_cancel_for_bot(bot=bot, source=source)} open order(s) canceled"
         bot_transition(bot=bot, target=BotStatus.STOPPED, actor=user, source=source, reason=note)
     return bot
+
+
+def _hummingbot_stop(bot: Bot, *, cancel_orders: bool) -> None:
+    """Ask the bot's instance to stop the strategy (after commit); the bot turns stopped when the
+    instance confirms. With nothing deployed there is nobody to ask: it is stopped at once."""
+    from bots.hummingbot.models import DeploymentStatus, HummingbotDeployment
+
+    deployment = (
+        HummingbotDeployment.objects.filter(bot=bot)
+        .exclude(status__in=[DeploymentStatus.STOPPED, DeploymentStatus.FAILED])
+        .first()
+    )
+    if deployment is None:
+        bot_transition(bot=bot, target=BotStatus.STOPPED, reason="nothing was deployed")
+        return
+
+    def enqueue() -> None:
+        from bots.hummingbot.tasks import hb_stop
+
+        hb_stop.delay(deployment.pk, skip_order_cancellation=not cancel_orders)
+
+    transaction.on_commit(enqueue)
 
 
 def bots_pause_for_account(*, account, reason: str) -> int:

@@ -61,6 +61,12 @@ class HummingbotDeployment(OrganizationOwned):
     strategy_name = models.CharField(max_length=64, help_text="Hummingbot strategy or V2 script.")
     config_file = models.CharField(max_length=200, help_text="File name in the instance's conf folder.")
     rendered_config = models.TextField(help_text="The YAML sent to the instance.")
+    files = models.JSONField(
+        default=list, blank=True, help_text="Every file of the config as [folder under conf/, name, text]."
+    )
+    commands = models.JSONField(
+        default=dict, blank=True, help_text="What deploying sends: /import name, /config params, /start fields."
+    )
     config_version = models.PositiveIntegerField(default=1)
     status = models.CharField(max_length=16, choices=DeploymentStatus.choices, default=DeploymentStatus.PENDING)
     last_status_payload = models.JSONField(default=dict, blank=True)

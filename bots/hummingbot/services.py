@@ -101,6 +101,8 @@ def deployment_failover(*, deployment: HummingbotDeployment, reason: str) -> int
                     strategy_name=deployment.strategy_name,
                     config_file=deployment.config_file,
                     rendered_config=deployment.rendered_config,
+                    files=deployment.files,
+                    commands=deployment.commands,
                     config_version=deployment.config_version,
                     status=DeploymentStatus.PENDING,
                 )
@@ -190,7 +192,9 @@ def instance_export(*, instance: HummingbotInstance) -> bytes:
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("conf/conf_client.yml", instance_conf_client(instance))
         for deployment in instance.deployments.filter(status__in=ACTIVE).order_by("pk"):
-            archive.writestr(f"conf/strategies/{deployment.config_file}", deployment.rendered_config)
+            files = deployment.files or [["strategies", deployment.config_file, deployment.rendered_config]]
+            for folder, name, text in files:
+                archive.writestr(f"conf/{folder}/{name}", text)
         archive.writestr(
             "README.txt",
             f"Instance {instance.name} ({instance.topic_prefix}).\n"
@@ -198,3 +202,86 @@ def instance_export(*, instance: HummingbotInstance) -> bytes:
             "The client connects to the MQTT broker in conf_client.yml and the back office controls it from there.\n",
         )
     return buffer.getvalue()
+
+
+# -- deployment -------------------------------------------------------------------------------------
+def _reference_price(bot: Bot):
+    """A recent price for the bot's market (sizes and the price band are checked against it)."""
+    from bots.runtime import _gateway
+    from exchanges.errors import ExchangeError
+
+    try:
+        return _gateway(bot.exchange_account).ticker(bot.symbol).last
+    except ExchangeError as exc:
+        logger.info("No reference price for %s: %s", bot.symbol, exc.message)
+        return None
+
+
+def deployment_create(*, bot: Bot, target: str | None = None) -> HummingbotDeployment:
+    """Render the bot as a Hummingbot config (its risk limits mapped in), pass the config's orders
+    through the pre-trade risk check, place it on the least-loaded online instance of the
+    organization and enqueue the deploy (import, config, start) after commit."""
+    from bots.runtime import risk_check_for_bot
+    from risk import engine as risk
+    from risk.selectors import limits_for_bot
+    from strategies.hummingbot import ConvertInput, convert
+    from strategies.registry import validate_params
+
+    second = bot.secondary_exchange_account
+    reference = _reference_price(bot)
+    config = convert(
+        ConvertInput(
+            strategy=bot.strategy,
+            params=validate_params(bot.strategy, bot.params),
+            symbol=bot.symbol,
+            exchange=bot.exchange_account.exchange,
+            paper=bot.mode == "paper",
+            limits=limits_for_bot(bot=bot),
+            second_exchange=second.exchange if second else None,
+            reference_price=reference,
+            capital=bot.capital,
+            name=bot.name,
+        ),
+        target,
+    )
+    amount = config.values.get("order_amount")
+    if amount is not None and reference is not None:
+        proposals = [
+            risk.Proposal(symbol=bot.symbol, side=side, type="limit", amount=amount, price=reference)
+            for side in ("buy", "sell")
+        ]
+        for verdict in risk_check_for_bot(bot=bot, proposals=proposals, last_price=reference):
+            if not verdict.approved:
+                message = f"The Hummingbot config breaks a risk limit: {verdict.reason}"
+                raise ApplicationError(message, code=verdict.code)
+    instance = instance_pick(organization_id=bot.organization_id)
+    if instance is None:
+        raise ApplicationError(
+            "No online Hummingbot instance of this organization has room for another strategy.", code="no_instance"
+        )
+    with transaction.atomic():
+        deployment = HummingbotDeployment.objects.create(
+            organization_id=bot.organization_id,
+            bot=bot,
+            instance=instance,
+            strategy_name=config.strategy,
+            config_file=config.file_name,
+            rendered_config=config.yaml(),
+            files=[list(f) for f in config.files()],
+            commands={
+                "import": config.import_name,
+                "config": config.params_for_config_command(),
+                "start": config.start_fields(),
+            },
+            status=DeploymentStatus.PENDING,
+        )
+        _event(
+            organization_id=bot.organization_id,
+            bot=bot,
+            kind="hummingbot.deployment_created",
+            message=f"{config.strategy} config {config.file_name} placed on {instance.name}.",
+            level=EventLevel.INFO,
+            deployment=deployment.pk,
+        )
+        transaction.on_commit(lambda: _enqueue_deploy(deployment.pk))
+    return deployment

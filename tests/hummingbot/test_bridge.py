@@ -63,17 +63,21 @@ def event(instance, kind, **data):
 
 
 def fill(instance, order_id, amount, price, trade_id, side="BUY"):
+    """An OrderFilled event as the client serialises it: floats, enums as "TradeType.BUY"."""
     return event(
         instance,
         "OrderFilled",
         order_id=order_id,
         trading_pair="BTC-USDT",
-        trade_type=side,
-        order_type="LIMIT",
+        trade_type=f"TradeType.{side}",
+        order_type="OrderType.LIMIT",
         price=price,
         amount=amount,
-        trade_fee={"percent": 0.001, "percent_token": "USDT", "flat_fees": []},
+        trade_fee={"fee_type": "AddedToCost", "percent": "0.001", "percent_token": "USDT", "flat_fees": []},
         exchange_trade_id=trade_id,
+        exchange_order_id=f"x-{order_id}",
+        leverage=1,
+        position="NIL",
     )
 
 
@@ -100,10 +104,10 @@ def test_order_events_and_fills_become_orders_fills_and_a_position(org_a):
         "BuyOrderCreated",
         order_id="buy-BTC-USDT-1",
         trading_pair="BTC-USDT",
-        order_type="LIMIT",
+        type="OrderType.LIMIT",
         amount=0.01,
         price=30000.5,
-        type="LIMIT",
+        creation_timestamp=1.5,
     )
     first = fill(instance, "buy-BTC-USDT-1", 0.004, 30000.5, "t-1")
     bridge.process([created, first, first])  # the same fill twice in one batch
