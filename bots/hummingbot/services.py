@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import logging
 import zipfile
+from decimal import Decimal
 
 import yaml
 from django.db import transaction
@@ -285,3 +286,79 @@ def deployment_create(*, bot: Bot, target: str | None = None) -> HummingbotDeplo
         )
         transaction.on_commit(lambda: _enqueue_deploy(deployment.pk))
     return deployment
+
+
+# -- reconciliation ---------------------------------------------------------------------------------
+def deployment_reconcile(*, deployment: HummingbotDeployment) -> int:
+    """Repair what the at-most-once event stream lost: ask the instance for its trades
+    (`/history`) and record every one whose trade id we do not hold. Returns how many were
+    added; each repair is an event."""
+    from bots.hummingbot.commands import deployment_history
+    from bots.models import Fill, Order, OrderStatus
+    from bots.orders import fills_record_many
+    from exchanges.types import ExchangeTrade
+
+    bot = deployment.bot
+    trades = deployment_history(deployment=deployment)
+    parsed = []
+    for trade in trades:
+        try:
+            trade_id = str(trade["trade_id"])[:128]
+            price, amount = Decimal(str(trade["price"])), Decimal(str(trade["quantity"]))
+            side = str(trade["trade_type"]).rsplit(".", 1)[-1].lower()
+            ts = int(trade["trade_timestamp"])
+        except (KeyError, TypeError, ValueError, ArithmeticError):
+            logger.warning("Skipped a malformed /history trade from %s: %r", deployment.instance, trade)
+            continue
+        if side in ("buy", "sell") and price > 0 and amount > 0 and price.is_finite() and amount.is_finite():
+            parsed.append((trade_id, price, amount, side, ts))
+    known = set(
+        Fill.objects.filter(
+            exchange_account_id=bot.exchange_account_id, trade_id__in=[p[0] for p in parsed]
+        ).values_list("trade_id", flat=True)
+    )
+    missing = [p for p in parsed if p[0] not in known]
+    if not missing:
+        return 0
+    with transaction.atomic():
+        items = []
+        for trade_id, price, amount, side, ts in missing:
+            # /history names no order: each repaired trade gets an order of its own.
+            order, _ = Order.objects.get_or_create(
+                client_order_id=f"hb{deployment.instance_id}-hist-{trade_id}"[:64],
+                defaults={
+                    "organization_id": bot.organization_id,
+                    "bot": bot,
+                    "exchange_account_id": bot.exchange_account_id,
+                    "exchange_order_id": f"hist-{trade_id}"[:128],
+                    "tag": "hummingbot",
+                    "symbol": bot.symbol,
+                    "side": side,
+                    "type": "limit",
+                    "price": price,
+                    "amount": amount,
+                    "status": OrderStatus.FILLED,
+                    "submitted_at": timezone.now(),
+                    "closed_at": timezone.now(),
+                },
+            )
+            trade = ExchangeTrade(
+                id=trade_id,
+                order_id=order.exchange_order_id,
+                symbol=bot.symbol,
+                side=side,
+                price=price,
+                amount=amount,
+                ts=ts,
+            )
+            items.append((order, [trade]))
+        added = fills_record_many(items=items)
+        _event(
+            organization_id=bot.organization_id,
+            bot=bot,
+            kind="hummingbot.reconciled",
+            message=f"{len(added)} trade(s) missing from the event stream recorded from /history.",
+            level=EventLevel.WARNING,
+            trades=[t.trade_id for t in added],
+        )
+    return len(added)

@@ -12,8 +12,9 @@ from typing import Any
 from celery import shared_task
 
 from bots.hummingbot import commands
-from bots.hummingbot.models import HummingbotDeployment
+from bots.hummingbot.models import DeploymentStatus, HummingbotDeployment
 from bots.hummingbot.rpc import CommandTimeout
+from core.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
 
@@ -101,3 +102,27 @@ def hb_deploy(deployment_id: int, params: dict[str, Any] | list | None = None) -
     if plan["import"] is not None or params:  # a V2 config is not set through /config
         commands.deployment_config(deployment=deployment, params=plan["config"] if params is None else params)
     return commands.deployment_start(deployment=deployment).status
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def hb_reconcile(deployment_id: int) -> int | None:
+    """Record the trades a deployment's instance reports in /history that its event stream lost."""
+    from bots.hummingbot.services import deployment_reconcile
+
+    deployment = _deployment(deployment_id)
+    if deployment is None:
+        return None
+    try:
+        return deployment_reconcile(deployment=deployment)
+    except ApplicationError as exc:
+        logger.warning("Reconciling deployment %s failed: %s", deployment_id, exc.message)
+        return None
+
+
+@shared_task(ignore_result=True)
+def hb_reconcile_all() -> int:
+    """Beat job: one /history reconciliation per running deployment."""
+    ids = list(HummingbotDeployment.objects.filter(status=DeploymentStatus.RUNNING).values_list("pk", flat=True))
+    for deployment_id in ids:
+        hb_reconcile.delay(deployment_id)
+    return len(ids)

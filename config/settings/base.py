@@ -220,4 +220,6 @@ CELERY_BEAT_SCHEDULE = {
     "watchdog": {"task": "bots.tasks.watchdog", "schedule": 15.0, "options": {"expires": 30}},
     "reconcile-accounts": {"task": "bots.tasks.reconcile_all", "schedule": 60.0},
     "hummingbot-health": {"task": "bots.tasks.hummingbot_health", "schedule": 10.0, "options": {"expires": 20}},
+    # Streams are at most once: every 5 minutes, /history repairs the fills the bridge missed.
+    "hummingbot-reconcile": {"task": "bots.hummingbot.tasks.hb_reconcile_all", "schedule": 300.0},
 }

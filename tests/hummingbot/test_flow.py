@@ -12,6 +12,7 @@ import pytest
 
 from bots.hummingbot.bridge import Bridge
 from bots.hummingbot.models import DeploymentStatus, HummingbotDeployment, HummingbotInstance, InstanceStatus
+from bots.hummingbot.services import deployment_reconcile
 from bots.hummingbot.tasks import hb_deploy
 from bots.models import Bot, BotEvent, Fill, Order
 from bots.services import bot_start, bot_stop
@@ -131,3 +132,28 @@ def test_start_is_refused_when_no_instance_has_room_or_the_config_breaks_a_limit
     with pytest.raises(ApplicationError):
         bot_start(bot=Bot.objects.select_related("exchange_account").get(pk=bot.pk), user=owner)
     assert not HummingbotDeployment.objects.exists()
+
+
+def test_history_repairs_fills_the_stream_lost(org_a, member, sim, eager):
+    """Events are at most once: with no bridge listening, fills are lost; /history brings them
+    back, once, and a fill the stream did deliver is not recorded twice."""
+    owner = member(Role.OWNER)
+    HummingbotInstance.objects.create(organization=org_a, name="hb", instance_id=sim.instance_id, status="online")
+    account = ExchangeAccountFactory(organization=org_a, exchange="paper")
+    bot = BotFactory(
+        organization=org_a, exchange_account=account, strategy="pure_market_making", execution="hummingbot"
+    )
+    bot_start(bot=bot, user=owner)
+    deployment = HummingbotDeployment.objects.get(bot=bot)
+    sim.emit_fill(order_id="sell-1", side="SELL", price="64000", amount="0.002", exchange_trade_id="lost-1")
+    sim.emit_fill(order_id="buy-2", side="BUY", price="63000", amount="0.003", exchange_trade_id="lost-2")
+    assert not Fill.objects.filter(bot=bot).exists()
+    assert deployment_reconcile(deployment=deployment) == 2
+    assert sorted(Fill.objects.filter(bot=bot).values_list("trade_id", "amount")) == [
+        ("lost-1", Decimal("0.002")),
+        ("lost-2", Decimal("0.003")),
+    ]
+    assert deployment_reconcile(deployment=deployment) == 0  # nothing twice
+    assert BotEvent.objects.filter(bot=bot, kind="hummingbot.reconciled").count() == 1
+    position = bot.positions.get()
+    assert position.quantity == Decimal("0.001")
