@@ -1,6 +1,9 @@
 from django import forms
 from django.contrib import admin
 from django.forms.models import BaseInlineFormSet
+from django.http import Http404, HttpResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
 
 from bots.hummingbot.models import HummingbotDeployment, HummingbotInstance
 from bots.models import Bot, BotEvent, BotMode, EventSource, Fill, Order, Position
@@ -334,8 +337,31 @@ class HummingbotInstanceAdmin(OrganizationScopedAdmin):
     list_filter = [OrganizationListFilter, "status"]
     search_fields = ["name", "instance_id"]
     list_select_related = ["organization"]
-    readonly_fields = ["status", "last_heartbeat_at", "created_at", "updated_at"]
+    readonly_fields = ["status", "last_heartbeat_at", "export_link", "created_at", "updated_at"]
     inlines = [DeploymentInline]
+
+    def get_urls(self):
+        export = self.admin_site.admin_view(self.export_view)
+        return [path("<int:pk>/export/", export, name="bots_hummingbotinstance_export"), *super().get_urls()]
+
+    def export_view(self, request, pk: int):
+        """The instance folder (conf_client.yml and strategy files) as a zip; only for an
+        instance this user may see."""
+        from bots.hummingbot.services import instance_export
+
+        instance = self.get_object(request, str(pk))
+        if instance is None:
+            raise Http404("No such instance.")
+        response = HttpResponse(instance_export(instance=instance), content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="hummingbot-{instance.instance_id}.zip"'
+        return response
+
+    @admin.display(description="instance folder")
+    def export_link(self, obj):
+        if not obj.pk:
+            return "-"
+        url = reverse("admin:bots_hummingbotinstance_export", args=[obj.pk])
+        return format_html('<a href="{}">Download conf folder (zip)</a>', url)
 
     @admin.display(description="organization")
     def org(self, obj):

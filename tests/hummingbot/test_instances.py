@@ -119,3 +119,14 @@ def test_instance_folder_export(org_a, settings):
         "mqtt_autostart": True,
     }
     assert archive.read(f"conf/strategies/{deployment.config_file}").decode() == deployment.rendered_config
+
+
+def test_admin_downloads_the_folder_of_visible_instances_only(client, scoped_staff, org_a, org_b):
+    ours, theirs = make_instance(org_a), make_instance(org_b)
+    client.force_login(scoped_staff)
+    page = client.get(f"/admin/bots/hummingbotinstance/{ours.pk}/change/")
+    assert f"/admin/bots/hummingbotinstance/{ours.pk}/export/" in page.content.decode()
+    response = client.get(f"/admin/bots/hummingbotinstance/{ours.pk}/export/")
+    assert response.status_code == 200 and response["Content-Type"] == "application/zip"
+    assert "conf/conf_client.yml" in zipfile.ZipFile(io.BytesIO(response.content)).namelist()
+    assert client.get(f"/admin/bots/hummingbotinstance/{theirs.pk}/export/").status_code == 404
