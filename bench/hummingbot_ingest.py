@@ -8,16 +8,20 @@
   the broker never delivered are counted (`dropped`).
 - msgs_per_s_write: the same write path fed straight from memory (no broker): the database side
   alone.
-- rpc_p50_ms / rpc_p99_ms: `/status` command round trips through Mosquitto to a simulated
-  instance that answers in the exact wire format (when the command client is installed).
+- rpc_p50_ms / rpc_p99_ms: `/status` command round trips through the installed Mosquitto to a
+  simulated instance that answers in the exact wire format and, like Hummingbot, leaves Nagle's
+  algorithm on (its answers wait for delayed ACKs); `_nodelay`: the same through a broker with
+  `set_tcp_nodelay true` to an instance with TCP_NODELAY.
 Prints one JSON line.
 """
 
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -203,33 +207,49 @@ def write_only(prefixes: list[str]) -> float:
     return round(len(messages) / (time.perf_counter() - started), 1)
 
 
-def rpc_round_trips() -> dict:
-    try:
-        from bots.hummingbot.rpc import RpcClient
-        from tests.hummingbot.sim import SimInstance
-    except ImportError:
-        return {"rpc_p50_ms": None, "rpc_p99_ms": None, "rpc_note": "command client not installed"}
+def rpc_round_trips(*, nodelay: bool) -> dict:
+    """`/status` round trips to a simulated instance. nodelay=False: the installed broker and an
+    instance that leaves Nagle's algorithm on, as Hummingbot does. nodelay=True: a private
+    broker with `set_tcp_nodelay true` and an instance with TCP_NODELAY."""
+    from django.conf import settings
+
+    from bots.hummingbot.rpc import RpcClient
+    from tests.hummingbot.sim import SimInstance
+
+    broker, original = None, settings.MQTT_URL
+    if nodelay:
+        port = 18831
+        conf = os.path.join(tempfile.gettempdir(), "bench-mosquitto.conf")
+        with open(conf, "w") as fh:
+            fh.write(f"listener {port} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n")
+        broker = subprocess.Popen([shutil.which("mosquitto"), "-c", conf], stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        settings.MQTT_URL = f"mqtt://127.0.0.1:{port}"
     sim_id = f"bench-rpc-{uuid.uuid4().hex[:6]}"
-    with SimInstance(sim_id) as sim, RpcClient() as client:
-        sim.wait_ready(10) if hasattr(sim, "wait_ready") else time.sleep(1)
-        samples = []
-        client.call(("hbot", sim_id), "import", {"strategy": "conf_pmm"}, timeout=5)
-        client.call(("hbot", sim_id), "start", {"async_backend": True}, timeout=5)
-        for _ in range(RPC_CALLS):
-            started = time.perf_counter()
-            client.call(("hbot", sim_id), "status", {"async_backend": False}, timeout=5)
-            samples.append((time.perf_counter() - started) * 1000)
+    try:
+        with SimInstance(sim_id, tcp_nodelay=nodelay) as sim, RpcClient() as client:
+            sim.wait_connected(10)
+            client.call(("hbot", sim_id), "import", {"strategy": "conf_pmm"}, timeout=5)
+            client.call(("hbot", sim_id), "start", {"async_backend": True}, timeout=5)
+            samples = []
+            for _ in range(RPC_CALLS):
+                started = time.perf_counter()
+                client.call(("hbot", sim_id), "status", {"async_backend": False}, timeout=5)
+                samples.append((time.perf_counter() - started) * 1000)
+    finally:
+        settings.MQTT_URL = original
+        if broker is not None:
+            broker.kill()
+            broker.wait()
     samples.sort()
+    suffix = "_nodelay" if nodelay else ""
     return {
-        "rpc_p50_ms": round(statistics.median(samples), 2),
-        "rpc_p99_ms": round(samples[min(len(samples) - 1, round(0.99 * (len(samples) - 1)))], 2),
-        "rpc_calls": len(samples),
+        f"rpc_p50_ms{suffix}": round(statistics.median(samples), 2),
+        f"rpc_p99_ms{suffix}": round(samples[min(len(samples) - 1, round(0.99 * (len(samples) - 1)))], 2),
     }
 
 
 def main() -> None:
-    import tempfile
-
     sys.path.insert(0, str(ROOT))
     org = reset()
     prefixes = [i.topic_prefix for i in instances(org)]
@@ -240,7 +260,10 @@ def main() -> None:
     prefixes = [i.topic_prefix for i in instances(org)]
     line["msgs_per_s_write"] = write_only(prefixes)
     reset()
-    line |= rpc_round_trips()
+    line["rpc_calls"] = RPC_CALLS
+    line |= rpc_round_trips(nodelay=False)
+    if shutil.which("mosquitto"):
+        line |= rpc_round_trips(nodelay=True)
     print(json.dumps(line))
 
 
