@@ -59,6 +59,7 @@ class Batch:
     offline: set[int] = field(default_factory=set)
     events: list[tuple[HummingbotInstance, dict]] = field(default_factory=list)
     texts: list[tuple[HummingbotInstance, str, str, str]] = field(default_factory=list)  # kind, level, text
+    bots: set[tuple[int, int]] = field(default_factory=set)  # (organization, bot) whose orders or fills changed
 
 
 def _number(value: Any, name: str) -> Decimal:
@@ -297,8 +298,30 @@ class Bridge:
                     )
                 )
             insert_rows(BotEvent, events)
+            self._announce(batch, came_online, events)
         self.stats["messages"] += len(messages)
         return batch
+
+    @staticmethod
+    def _announce(batch: Batch, came_online, events: list[BotEvent]) -> None:
+        """One live update per organization and batch, after commit: which instances and bots
+        changed."""
+        by_org: dict[int, dict[str, set[int]]] = {}
+
+        def changed(org_id: int) -> dict[str, set[int]]:
+            return by_org.setdefault(org_id, {"instances": set(), "bots": set()})
+
+        for instance in [i for i, _ in batch.events] + list(came_online):
+            changed(instance.organization_id)["instances"].add(instance.pk)
+        for event in events:
+            if event.bot_id:
+                changed(event.organization_id)["bots"].add(event.bot_id)
+        for org_id, bot_id in batch.bots:
+            changed(org_id)["bots"].add(bot_id)
+        from bots.live import publish_on_commit
+
+        for org_id, what in by_org.items():
+            publish_on_commit(org_id, "hummingbot", instances=sorted(what["instances"]), bots=sorted(what["bots"]))
 
     def _write_health(self, batch: Batch) -> list[HummingbotInstance]:
         if not batch.seen and not batch.offline:
@@ -353,6 +376,7 @@ class Bridge:
         parsed = [p for p in parsed if p is not None]
         if not parsed:
             return notes
+        batch.bots.update((p["bot"].organization_id, p["bot"].pk) for p in parsed)
         cids = {p["cid"] for p in parsed}
         orders = {o.client_order_id: o for o in Order.objects.select_for_update().filter(client_order_id__in=cids)}
         fresh = []

@@ -2,6 +2,7 @@
 mapped to the right organization's bot), notices and logs, garbage skipped; and, over the real
 Mosquitto, ingestion and resubscription after a broker restart."""
 
+import asyncio
 import json
 import shutil
 import socket
@@ -268,3 +269,29 @@ def test_resubscribes_after_a_broker_restart(org_a, settings, tmp_path):
     finally:
         stop.set()
         thread.join(10)
+
+
+def test_each_organization_hears_only_about_its_own_bots(org_a, org_b, django_capture_on_commit_callbacks):
+    """After the batch commits, one live update per organization on its own group."""
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from bots.live import group_for
+
+    ours, theirs = make_instance(org_a), make_instance(org_b)
+    layer = get_channel_layer()
+    listen_a = async_to_sync(layer.new_channel)()
+    listen_b = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(group_for(org_a.pk), listen_a)
+    async_to_sync(layer.group_add)(group_for(org_b.pk), listen_b)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            Bridge().process([fill(ours, "o-1", 0.1, 100, "lu-1")])
+        got = async_to_sync(layer.receive)(listen_a)
+        assert got == {"type": "live.update", "kind": "hummingbot", "instances": [ours.pk], "bots": [bot_of(ours).pk]}
+        assert bot_of(theirs).pk not in got["bots"]
+        with pytest.raises(asyncio.TimeoutError):
+            async_to_sync(asyncio.wait_for)(layer.receive(listen_b), 0.5)
+    finally:
+        async_to_sync(layer.group_discard)(group_for(org_a.pk), listen_a)
+        async_to_sync(layer.group_discard)(group_for(org_b.pk), listen_b)
