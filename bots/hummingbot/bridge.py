@@ -500,8 +500,6 @@ class Bridge:
 def _reader_main(conn, client_id: str, conf: dict) -> None:
     """The reader process: connect, subscribe on every (re)connect, and pass what arrives to the
     bridge every 20 ms. It touches no database."""
-    import paho.mqtt.client as paho
-
     buffer: list[tuple[str, bytes, float]] = []
     lock = threading.Lock()  # guards the buffer and the pipe (paho calls back from its thread)
 
@@ -524,12 +522,7 @@ def _reader_main(conn, client_id: str, conf: dict) -> None:
         with lock:
             buffer.append((message.topic, message.payload, received))
 
-    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv311)
-    if conf["username"]:
-        client.username_pw_set(conf["username"], conf["password"])
-    if conf["tls"]:
-        client.tls_set()
-    client.reconnect_delay_set(min_delay=1, max_delay=10)
+    client, _ = wire.mqtt_client(client_id)
     client.on_connect, client.on_disconnect, client.on_message = on_connect, on_disconnect, on_message
     client.connect_async(conf["host"], conf["port"], keepalive=30)
     client.loop_start()

@@ -205,18 +205,6 @@ def wait_for(check, timeout=10.0):
     return check()
 
 
-@pytest.fixture
-def running_bridge():
-    stop = threading.Event()
-    bridge = Bridge(client_id=f"bridge-{uuid.uuid4().hex[:8]}")
-    thread = threading.Thread(target=bridge.run, args=(stop,), daemon=True)
-    thread.start()
-    assert bridge.connected.wait(10)
-    yield bridge
-    stop.set()
-    thread.join(10)
-
-
 @pytest.mark.django_db(transaction=True)
 def test_ingests_from_the_real_broker(org_a, running_bridge):
     instance = make_instance(org_a)

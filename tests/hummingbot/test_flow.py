@@ -3,14 +3,11 @@ start renders and places the config, the deploy task imports, configures and sta
 bot turns running, the instance's orders and fills arrive through the bridge as our orders,
 fills and position, and stop stops the strategy and the bot."""
 
-import threading
-import time
 import uuid
 from decimal import Decimal
 
 import pytest
 
-from bots.hummingbot.bridge import Bridge
 from bots.hummingbot.models import DeploymentStatus, HummingbotDeployment, HummingbotInstance, InstanceStatus
 from bots.hummingbot.services import deployment_reconcile
 from bots.hummingbot.tasks import hb_deploy
@@ -22,29 +19,9 @@ from organizations.models import Role
 from risk.models import RiskLimits
 from tests.factories import BotFactory, ExchangeAccountFactory
 from tests.hummingbot.sim import SimInstance
+from tests.hummingbot.test_bridge import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def wait_for(check, timeout=10.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if check():
-            return True
-        time.sleep(0.05)
-    return check()
-
-
-@pytest.fixture
-def bridge():
-    stop = threading.Event()
-    running = Bridge(client_id=f"bridge-{uuid.uuid4().hex[:8]}")
-    thread = threading.Thread(target=running.run, args=(stop,), daemon=True)
-    thread.start()
-    assert running.connected.wait(10)
-    yield running
-    stop.set()
-    thread.join(10)
 
 
 @pytest.fixture
@@ -63,7 +40,7 @@ def sim():
         yield instance
 
 
-def test_start_deploy_trade_and_stop(org_a, member, bridge, sim, eager):
+def test_start_deploy_trade_and_stop(org_a, member, running_bridge, sim, eager):
     owner = member(Role.OWNER)
     instance = HummingbotInstance.objects.create(organization=org_a, name="hb-1", instance_id=sim.instance_id)
     assert wait_for(lambda: HummingbotInstance.objects.get(pk=instance.pk).status == InstanceStatus.ONLINE)
