@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from bots.models import Bot, BotExecution, EventSource
 from bots.state import ACTIVE_STATUSES, BotStatus
+from bots.tick_sql import db_params
 from core.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ def claim_due(*, now: dt.datetime | None = None, limit: int | None = None) -> tu
         f" ORDER BY next_tick_at LIMIT %s{lock}) RETURNING id"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, db_params(params))
         ids = [row[0] for row in cursor.fetchall()]
     return ids, claim
 

@@ -24,6 +24,13 @@ from exchanges.models import ExchangeAccount
 from risk.models import KillSwitch, RiskLimits
 
 
+def db_params(params) -> list:
+    """Parameters as the ORM would send them: datetimes through the backend's adapter (SQLite
+    stores naive UTC text, so an aware datetime passed as it is would never compare equal)."""
+    adapt = connection.ops.adapt_datetimefield_value
+    return [adapt(p) if isinstance(p, dt.datetime) else p for p in params]
+
+
 def _q(name: str) -> str:
     return connection.ops.quote_name(name)
 
@@ -58,7 +65,7 @@ def _fetch(model, sql: str, params: list, skip: type | None = None, *, prefixed:
     skipped fields are deferred: they load on first access)."""
     names, converters = _plan(model, skip)
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, db_params(params))
         if prefixed:
             cursor.nextset()
         rows = cursor.fetchall()
@@ -147,7 +154,7 @@ def account_load(account_id: int) -> ExchangeAccount:
 def flags_load(*, bot: Bot, day_start: dt.datetime) -> tuple[bool, int]:
     """(a kill switch covers the bot, orders placed today that were not rejected)."""
     with connection.cursor() as cursor:
-        cursor.execute(_sql()["flags"], [True, bot.organization_id, bot.pk, day_start, OrderStatus.REJECTED])
+        cursor.execute(_sql()["flags"], db_params([True, bot.organization_id, bot.pk, day_start, OrderStatus.REJECTED]))
         kill, count = cursor.fetchone()
     return bool(kill), int(count)
 
@@ -183,7 +190,7 @@ def pools_load(*, bot: Bot, day_start: dt.datetime) -> dict[str, Pool]:
     params = [acct, *OPEN_ORDER_STATUSES, acct, day_start, rejected, acct, day_start]
     params += [org, *OPEN_ORDER_STATUSES, org, day_start, rejected, org, day_start]
     with connection.cursor() as cursor:
-        cursor.execute(_pooled_sql(), params)
+        cursor.execute(_pooled_sql(), db_params(params))
         row = cursor.fetchone()
     return {
         "account": Pool(int(row[0]), int(row[1]), Decimal(str(row[2]))),
@@ -242,7 +249,7 @@ def snapshot_load(*, bot: Bot, day_start: dt.datetime, positions: int) -> Snapsh
         positions,
     ]
     with connection.cursor() as cursor:
-        cursor.execute(_snapshot_sql(), params)
+        cursor.execute(_snapshot_sql(), db_params(params))
         account, kill, count, limits, orders, recent = cursor.fetchone()
     return SnapshotRows(
         _from_json(ExchangeAccount, [json.loads(account, parse_float=Decimal)], SecretField)[0],
@@ -323,7 +330,7 @@ def bot_finish(
     ]
     sql, prefixed = _bookkeeping(_sql()["finish"])
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, db_params(params))
         if prefixed:
             cursor.nextset()
         return cursor.rowcount
