@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "analytics",
     "alerts",
     "dashboard",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -159,12 +160,37 @@ MQTT_URL = env.str("MQTT_URL", default="mqtt://127.0.0.1:1883")
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # API keys first: a request with no credentials then gets 401 with `WWW-Authenticate: Api-Key`.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["api.access.IsMemberOrApiKey"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "api.throttling.ApiKeyRateThrottle",
+        "api.throttling.UserRateThrottle",
+        "api.throttling.AnonRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "api_key": env.str("API_THROTTLE_KEY", default="600/min"),
+        "user": env.str("API_THROTTLE_USER", default="600/min"),
+        "anon": env.str("API_THROTTLE_ANON", default="60/min"),
+    },
+    "EXCEPTION_HANDLER": "api.errors.exception_handler",
+    "DEFAULT_FILTER_BACKENDS": [],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Trading back office API",
     "VERSION": "1.0.0",
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "BotStatusEnum": "bots.state.BotStatus",
+        "OrderStatusEnum": "bots.models.OrderStatus",
+        "ExchangeAccountStatusEnum": "exchanges.models.ExchangeAccountStatus",
+        "InstanceStatusEnum": "bots.hummingbot.models.InstanceStatus",
+        "DeploymentStatusEnum": "bots.hummingbot.models.DeploymentStatus",
+    },
 }
 
 LOGGING = {

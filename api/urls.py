@@ -1,0 +1,26 @@
+from django.urls import re_path
+from rest_framework.routers import DefaultRouter
+
+from api import views
+
+router = DefaultRouter()
+router.register("bots", views.BotViewSet, basename="bot")
+router.register(r"bots/(?P<bot_pk>[^/.]+)/orders", views.BotOrderViewSet, basename="bot-order")
+router.register(r"bots/(?P<bot_pk>[^/.]+)/fills", views.BotFillViewSet, basename="bot-fill")
+router.register(r"bots/(?P<bot_pk>[^/.]+)/positions", views.BotPositionViewSet, basename="bot-position")
+router.register(r"bots/(?P<bot_pk>[^/.]+)/events", views.BotEventViewSet, basename="bot-event")
+router.register("orders", views.OrderViewSet, basename="order")
+router.register("fills", views.FillViewSet, basename="fill")
+router.register("strategies", views.StrategyViewSet, basename="strategy")
+router.register("exchange-accounts", views.ExchangeAccountViewSet, basename="exchange-account")
+router.register("risk-limits", views.RiskLimitsViewSet, basename="risk-limits")
+router.register("kill-switch", views.KillSwitchViewSet, basename="kill-switch")
+router.register("hummingbot/instances", views.HummingbotInstanceViewSet, basename="hummingbot-instance")
+router.register("hummingbot/deployments", views.HummingbotDeploymentViewSet, basename="hummingbot-deployment")
+router.register("members", views.MembershipViewSet, basename="member")
+
+app_name = "api"
+urlpatterns = [
+    *router.urls,
+    re_path(r"^.*$", views.not_found),
+]

@@ -1,0 +1,589 @@
+"""The REST API: thin viewsets that scope every read to the caller's organizations and hand
+every write to a service (or the model's own validation) after a role or scope check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import models, transaction
+from django.db.models import Q
+from django.http import HttpResponse, JsonResponse
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.generics import get_object_or_404
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api import serializers as s
+from api.access import Access, IsMemberOrApiKey
+from api.errors import error_body
+from api.filters import FillFilter, OrderFilter
+from api.pagination import IdCursorPagination
+from bots.hummingbot.models import HummingbotDeployment, HummingbotInstance
+from bots.hummingbot.services import instance_export
+from bots.models import Bot, BotEvent, BotMode, EventLevel, Fill, Order, Position
+from bots.runtime import manual_order_place
+from bots.services import bot_event_record, bot_restart, bot_start, bot_stop
+from bots.state import BotStatus
+from core.errors import ApplicationError
+from exchanges.models import ExchangeAccount, ExchangeAccountStatus
+from organizations.models import Membership, Organization, Role
+from risk.models import KillSwitch, RiskLimits
+from risk.services import kill_switch_engage, kill_switch_release
+from strategies.registry import all_specs
+
+SECRET_FIELDS = ("api_key", "api_secret", "passphrase")
+EDITABLE_BOT_STATUSES = (BotStatus.STOPPED, BotStatus.ERROR)
+
+
+def not_found(request, *args: Any, **kwargs: Any) -> JsonResponse:
+    """Unknown paths under the API answer in the API's error shape."""
+    return JsonResponse(error_body(code="not_found", message="Not found."), status=404)
+
+
+def _full_clean(instance: models.Model) -> None:
+    """Run the model's own validation (fields, clean, constraints) and report it as a 400."""
+    try:
+        instance.full_clean()
+    except DjangoValidationError as exc:
+        detail = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
+        raise serializers.ValidationError(detail) from exc
+
+
+class ScopedViewSet(viewsets.GenericViewSet):
+    """Every queryset through the caller's organizations: another organization's row is a 404."""
+
+    permission_classes = [IsMemberOrApiKey]
+    pagination_class = IdCursorPagination
+    model: type[models.Model]
+
+    @property
+    def access(self) -> Access:
+        return Access.of(self.request)
+
+    def base_queryset(self) -> models.QuerySet:
+        return self.model.objects.all()
+
+    def get_queryset(self) -> models.QuerySet:
+        if getattr(self, "swagger_fake_view", False):
+            return self.model.objects.none()
+        return self.access.scope(self.base_queryset())
+
+    def get_serializer_context(self) -> dict:
+        context = super().get_serializer_context()
+        if not getattr(self, "swagger_fake_view", False):
+            context["access"] = self.access
+        return context
+
+    def audit(self, *, organization_id: int, kind: str, message: str, bot: Bot | None = None) -> None:
+        """Services record a member as the actor; an API key acts as the system, so name the key."""
+        if self.access.api_key is not None:
+            bot_event_record(
+                organization_id=organization_id,
+                bot=bot,
+                kind=kind,
+                message=f"{message} (API key {self.access.api_key.prefix})",
+                data=self.access.audit_data(),
+                source=self.access.source,
+            )
+
+
+# -- bots ---------------------------------------------------------------------------------------------
+@extend_schema_view(
+    list=extend_schema(summary="List bots"),
+    retrieve=extend_schema(summary="A bot"),
+    create=extend_schema(summary="Create a bot (trader role; admin for live mode)"),
+    update=extend_schema(summary="Edit a stopped bot"),
+    partial_update=extend_schema(summary="Edit a stopped bot"),
+)
+class BotViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    ScopedViewSet,
+):
+    model = Bot
+    serializer_class = s.BotSerializer
+
+    def base_queryset(self) -> models.QuerySet:
+        return Bot.objects.select_related("exchange_account")
+
+    def _require_edit(self, *, organization_id: int, mode: str, action_name: str) -> None:
+        self.access.require(organization=organization_id, role=Role.TRADER, action=action_name)
+        if mode == BotMode.LIVE:
+            self.access.require(organization=organization_id, role=Role.ADMIN, action=f"{action_name} in live mode")
+
+    def perform_create(self, serializer: s.BotSerializer) -> None:
+        data = dict(serializer.validated_data)
+        organization_id = data["exchange_account"].organization_id
+        self._require_edit(
+            organization_id=organization_id, mode=data.get("mode", BotMode.PAPER), action_name="Creating a bot"
+        )
+        bot = Bot(organization_id=organization_id, created_by=self.access.user, **data)
+        with transaction.atomic():
+            _full_clean(bot)
+            bot.save()
+            bot_event_record(
+                organization_id=organization_id,
+                bot=bot,
+                kind="bot.created",
+                message=f"Bot {bot.name} created.",
+                data=self.access.audit_data(),
+                actor=self.access.user,
+                source=self.access.source,
+            )
+        serializer.instance = bot
+
+    def perform_update(self, serializer: s.BotSerializer) -> None:
+        data = dict(serializer.validated_data)
+        current = serializer.instance
+        mode = data.get("mode", current.mode)
+        self._require_edit(
+            organization_id=current.organization_id,
+            mode=BotMode.LIVE if BotMode.LIVE in (mode, current.mode) else mode,
+            action_name="Editing a bot",
+        )
+        with transaction.atomic():
+            # Locked, so a start cannot slip in between the status check and the write.
+            bot = Bot.objects.select_for_update().select_related("exchange_account").get(pk=current.pk)
+            if bot.status not in EDITABLE_BOT_STATUSES:
+                raise ApplicationError("Stop the bot before editing it.", field="status", code="bot_active")
+            for name, value in data.items():
+                setattr(bot, name, value)
+            _full_clean(bot)
+            # Only the edited columns: the runtime's columns (status, state, ticks) are never overwritten.
+            bot.save(update_fields=sorted({*data, "params", "updated_at"}))
+            bot_event_record(
+                organization_id=bot.organization_id,
+                bot=bot,
+                kind="bot.updated",
+                message=f"Bot {bot.name} edited: {', '.join(sorted(data)) or 'nothing'}.",
+                data=self.access.audit_data(),
+                actor=self.access.user,
+                source=self.access.source,
+            )
+        serializer.instance = bot
+
+    def _lifecycle(self, bot: Bot, *, live_action: str) -> None:
+        self.access.require(organization=bot.organization_id, role=Role.TRADER, action=live_action)
+        if bot.mode == BotMode.LIVE:
+            self.access.require(organization=bot.organization_id, role=Role.ADMIN, action=f"{live_action} (live)")
+
+    @extend_schema(request=None, responses=s.BotSerializer, summary="Start the bot (trader role)")
+    @action(detail=True, methods=["post"])
+    def start(self, request: Request, pk: str | None = None) -> Response:
+        bot = self.get_object()
+        self._lifecycle(bot, live_action="Starting a bot")
+        bot = bot_start(bot=bot, user=self.access.service_user, source=self.access.source)
+        self.audit(organization_id=bot.organization_id, bot=bot, kind="api.bot_start", message="Start requested")
+        return Response(s.BotSerializer(bot, context=self.get_serializer_context()).data)
+
+    @extend_schema(request=s.BotStopSerializer, responses=s.BotSerializer, summary="Stop the bot (trader role)")
+    @action(detail=True, methods=["post"])
+    def stop(self, request: Request, pk: str | None = None) -> Response:
+        bot = self.get_object()
+        body = s.BotStopSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        self._lifecycle(bot, live_action="Stopping a bot")
+        bot = bot_stop(
+            bot=bot,
+            user=self.access.service_user,
+            source=self.access.source,
+            cancel_orders=body.validated_data["cancel_orders"],
+        )
+        self.audit(organization_id=bot.organization_id, bot=bot, kind="api.bot_stop", message="Stop requested")
+        return Response(s.BotSerializer(bot, context=self.get_serializer_context()).data)
+
+    @extend_schema(request=s.BotStopSerializer, responses=s.BotSerializer, summary="Restart the bot (trader role)")
+    @action(detail=True, methods=["post"])
+    def restart(self, request: Request, pk: str | None = None) -> Response:
+        bot = self.get_object()
+        body = s.BotStopSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        self._lifecycle(bot, live_action="Restarting a bot")
+        bot = bot_restart(
+            bot=bot,
+            user=self.access.service_user,
+            source=self.access.source,
+            cancel_orders=body.validated_data["cancel_orders"],
+        )
+        self.audit(organization_id=bot.organization_id, bot=bot, kind="api.bot_restart", message="Restart requested")
+        return Response(s.BotSerializer(bot, context=self.get_serializer_context()).data)
+
+
+BOT_PK = OpenApiParameter("bot_pk", OpenApiTypes.INT, OpenApiParameter.PATH, description="The bot's id.")
+
+
+class BotChildViewSet(mixins.ListModelMixin, ScopedViewSet):
+    """Rows of one bot, at bots/{bot_pk}/<children>/; the bot must be visible to the caller."""
+
+    def get_bot(self) -> Bot:
+        bots = self.access.scope(Bot.objects.select_related("exchange_account"))
+        return get_object_or_404(bots, pk=self.kwargs["bot_pk"])
+
+    def get_queryset(self) -> models.QuerySet:
+        queryset = super().get_queryset()
+        if getattr(self, "swagger_fake_view", False):
+            return queryset
+        return queryset.filter(bot=self.get_bot())
+
+
+@extend_schema_view(
+    list=extend_schema(summary="The bot's orders", parameters=[BOT_PK]),
+    create=extend_schema(
+        summary="Place a manual order on the bot's account (trader role; the bot's risk limits apply)",
+        parameters=[BOT_PK],
+        request=s.ManualOrderSerializer,
+        responses={201: s.OrderSerializer},
+    ),
+)
+class BotOrderViewSet(mixins.CreateModelMixin, BotChildViewSet):
+    model = Order
+    serializer_class = s.OrderSerializer
+
+    def get_serializer_class(self) -> type[serializers.Serializer]:
+        return s.ManualOrderSerializer if self.action == "create" else s.OrderSerializer
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        bot = self.get_bot()
+        body = s.ManualOrderSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        self.access.require(organization=bot.organization_id, role=Role.TRADER, action="Placing an order")
+        order = manual_order_place(
+            bot=bot, user=self.access.service_user, source=self.access.source, **body.validated_data
+        )
+        self.audit(organization_id=bot.organization_id, bot=bot, kind="api.order_manual", message="Manual order")
+        return Response(s.OrderSerializer(order).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema_view(list=extend_schema(summary="The bot's fills", parameters=[BOT_PK]))
+class BotFillViewSet(BotChildViewSet):
+    model = Fill
+    serializer_class = s.FillSerializer
+
+
+@extend_schema_view(list=extend_schema(summary="The bot's positions", parameters=[BOT_PK]))
+class BotPositionViewSet(BotChildViewSet):
+    model = Position
+    serializer_class = s.PositionSerializer
+
+
+@extend_schema_view(list=extend_schema(summary="The bot's event log", parameters=[BOT_PK]))
+class BotEventViewSet(BotChildViewSet):
+    model = BotEvent
+    serializer_class = s.BotEventSerializer
+
+
+# -- orders and fills ---------------------------------------------------------------------------------
+class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
+    model = Order
+    serializer_class = s.OrderSerializer
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = OrderFilter
+
+
+class FillViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
+    model = Fill
+    serializer_class = s.FillSerializer
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = FillFilter
+
+
+# -- strategies ---------------------------------------------------------------------------------------
+class StrategyViewSet(viewsets.ViewSet):
+    """The strategy registry (the same for every organization)."""
+
+    permission_classes = [IsMemberOrApiKey]
+    lookup_field = "key"
+    serializer_class = s.StrategySerializer
+
+    @staticmethod
+    def _describe(spec) -> dict:
+        return {
+            "key": spec.key,
+            "label": spec.label,
+            "summary": spec.summary,
+            "timeframe": spec.timeframe,
+            "warmup_default": spec.warmup_bars(spec.defaults()),
+            "needs_second_account": spec.needs_second_account,
+            "params_schema": spec.json_schema(),
+        }
+
+    @extend_schema(responses=s.StrategySerializer(many=True))
+    def list(self, request: Request) -> Response:
+        return Response([self._describe(spec) for spec in all_specs()])
+
+    @extend_schema(
+        responses=s.StrategySerializer,
+        parameters=[OpenApiParameter("key", OpenApiTypes.STR, OpenApiParameter.PATH)],
+    )
+    def retrieve(self, request: Request, key: str | None = None) -> Response:
+        for spec in all_specs():
+            if spec.key == key:
+                return Response(self._describe(spec))
+        raise NotFound("Not found.")
+
+
+# -- exchange accounts --------------------------------------------------------------------------------
+@extend_schema_view(
+    create=extend_schema(summary="Add an exchange account (admin role); credentials are write-only"),
+    update=extend_schema(summary="Edit an account (admin role); omitted or empty credentials are kept"),
+    partial_update=extend_schema(summary="Edit an account (admin role); omitted or empty credentials are kept"),
+)
+class ExchangeAccountViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    ScopedViewSet,
+):
+    model = ExchangeAccount
+    serializer_class = s.ExchangeAccountSerializer
+
+    def perform_create(self, serializer: s.ExchangeAccountSerializer) -> None:
+        data = dict(serializer.validated_data)
+        organization = self.access.organization_for_write(data.pop("organization", None))
+        self.access.require(organization=organization, role=Role.ADMIN, action="Adding an exchange account")
+        account = ExchangeAccount(organization=organization, **data)
+        with transaction.atomic():
+            _full_clean(account)
+            account.save()
+            bot_event_record(
+                organization_id=organization.pk,
+                kind="exchange_account.created",
+                message=f"Exchange account {account.label} ({account.exchange}) added.",
+                data=self.access.audit_data(),
+                actor=self.access.user,
+                source=self.access.source,
+            )
+        serializer.instance = account
+
+    def perform_update(self, serializer: s.ExchangeAccountSerializer) -> None:
+        data = dict(serializer.validated_data)
+        current = serializer.instance
+        requested = data.pop("organization", None)
+        if requested is not None and requested.pk != current.organization_id:
+            raise ApplicationError("An account cannot move to another organization.", field="organization")
+        self.access.require(organization=current.organization_id, role=Role.ADMIN, action="Editing an exchange account")
+        secrets = {name: data.pop(name) for name in SECRET_FIELDS if data.get(name)}
+        for name in SECRET_FIELDS:
+            data.pop(name, None)
+        with transaction.atomic():
+            account = ExchangeAccount.objects.select_for_update().get(pk=current.pk)
+            for name, value in {**data, **secrets}.items():
+                setattr(account, name, value)
+            changed = set(data) | set(secrets)
+            if secrets:
+                # New credentials have not been checked against the exchange yet.
+                account.status, account.last_verified_at = ExchangeAccountStatus.UNVERIFIED, None
+                changed |= {"status", "last_verified_at"}
+            _full_clean(account)
+            account.save(update_fields=sorted(changed | {"updated_at"}))
+            bot_event_record(
+                organization_id=account.organization_id,
+                kind="exchange_account.updated",
+                message=f"Exchange account {account.label} edited: {', '.join(sorted(changed)) or 'nothing'}.",
+                data=self.access.audit_data(),
+                actor=self.access.user,
+                source=self.access.source,
+            )
+        serializer.instance = account
+
+
+# -- risk -------------------------------------------------------------------------------------------------
+class RiskLimitsViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    ScopedViewSet,
+):
+    model = RiskLimits
+    serializer_class = s.RiskLimitsSerializer
+
+    def _organization(self, data: dict, current: RiskLimits | None) -> Organization | int:
+        owners = {row.organization_id for row in (data.get("bot"), data.get("exchange_account")) if row is not None}
+        requested = data.pop("organization", None)
+        if current is not None:
+            organization: Organization | int = current.organization_id
+            owners.add(requested.pk if requested is not None else current.organization_id)
+        elif requested is not None:
+            organization = requested
+            owners.add(requested.pk)
+        elif owners:
+            organization = next(iter(owners))
+        else:
+            organization = self.access.organization_for_write(None)
+            owners.add(organization.pk)
+        if len(owners) > 1 or getattr(organization, "pk", organization) not in owners:
+            raise ApplicationError(
+                "The bot, account and organization must be the same organization's.", field="organization"
+            )
+        return organization
+
+    def perform_create(self, serializer: s.RiskLimitsSerializer) -> None:
+        data = dict(serializer.validated_data)
+        organization = self._organization(data, None)
+        self.access.require(organization=organization, role=Role.ADMIN, action="Editing risk limits")
+        limits = RiskLimits(organization_id=getattr(organization, "pk", organization), **data)
+        with transaction.atomic():
+            _full_clean(limits)
+            limits.save()
+            self._record(limits, "created")
+        serializer.instance = limits
+
+    def perform_update(self, serializer: s.RiskLimitsSerializer) -> None:
+        data = dict(serializer.validated_data)
+        limits = serializer.instance
+        self._organization(data, limits)
+        self.access.require(organization=limits.organization_id, role=Role.ADMIN, action="Editing risk limits")
+        for name, value in data.items():
+            setattr(limits, name, value)
+        with transaction.atomic():
+            _full_clean(limits)
+            limits.save()
+            self._record(limits, "updated")
+
+    def perform_destroy(self, instance: RiskLimits) -> None:
+        self.access.require(organization=instance.organization_id, role=Role.ADMIN, action="Removing risk limits")
+        with transaction.atomic():
+            self._record(instance, "removed")
+            instance.delete()
+
+    def _record(self, limits: RiskLimits, verb: str) -> None:
+        bot_event_record(
+            organization_id=limits.organization_id,
+            kind=f"risk.limits_{verb}",
+            message=f"{limits.scope_label} {verb}.",
+            level=EventLevel.WARNING,
+            data=self.access.audit_data(),
+            actor=self.access.user,
+            source=self.access.source,
+        )
+
+
+ORGANIZATION_ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Organization id.")
+
+
+class KillSwitchViewSet(viewsets.ViewSet):
+    """The organization's kill switch; the platform-wide one is operated by staff in admin only."""
+
+    permission_classes = [IsMemberOrApiKey]
+    serializer_class = s.KillSwitchSerializer
+
+    def _organization(self, pk: str | None) -> Organization:
+        return get_object_or_404(Access.of(self.request).organizations(), pk=pk)
+
+    @staticmethod
+    def _state(organizations: list[Organization]) -> list[dict]:
+        ids = [o.pk for o in organizations]
+        switches = {
+            k.organization_id: k
+            for k in KillSwitch.objects.filter(Q(organization_id__in=ids) | Q(organization__isnull=True))
+        }
+        glob = switches.get(None)
+        states = []
+        for organization in organizations:
+            own = switches.get(organization.pk)
+            states.append(
+                {
+                    "pk": organization.pk,
+                    "engaged": bool(own and own.engaged),
+                    "reason": own.reason if own else "",
+                    "changed_at": own.changed_at if own else None,
+                    "global_engaged": bool(glob and glob.engaged),
+                }
+            )
+        return states
+
+    @extend_schema(responses=s.KillSwitchSerializer(many=True), summary="The switch of each of your organizations")
+    def list(self, request: Request) -> Response:
+        organizations = list(Access.of(request).organizations().order_by("pk"))
+        return Response(s.KillSwitchSerializer(self._state(organizations), many=True).data)
+
+    @extend_schema(responses=s.KillSwitchSerializer, parameters=[ORGANIZATION_ID])
+    def retrieve(self, request: Request, pk: str | None = None) -> Response:
+        return Response(s.KillSwitchSerializer(self._state([self._organization(pk)])[0]).data)
+
+    @extend_schema(
+        request=s.KillSwitchEngageSerializer,
+        responses=s.KillSwitchSerializer,
+        parameters=[ORGANIZATION_ID],
+        summary="Engage: stops every bot of the organization (admin role)",
+    )
+    @action(detail=True, methods=["post"])
+    def engage(self, request: Request, pk: str | None = None) -> Response:
+        organization = self._organization(pk)
+        body = s.KillSwitchEngageSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        access = Access.of(request)
+        access.require(organization=organization, role=Role.ADMIN, action="Operating the kill switch")
+        reason = body.validated_data["reason"]
+        if access.api_key is not None:
+            reason = f"{reason} (API key {access.api_key.prefix})"
+        kill_switch_engage(organization=organization, user=access.service_user, reason=reason, source=access.source)
+        return Response(s.KillSwitchSerializer(self._state([organization])[0]).data)
+
+    @extend_schema(
+        request=None,
+        responses=s.KillSwitchSerializer,
+        parameters=[ORGANIZATION_ID],
+        summary="Release: bots stay stopped (admin role)",
+    )
+    @action(detail=True, methods=["post"])
+    def release(self, request: Request, pk: str | None = None) -> Response:
+        organization = self._organization(pk)
+        access = Access.of(request)
+        access.require(organization=organization, role=Role.ADMIN, action="Operating the kill switch")
+        kill_switch_release(organization=organization, user=access.service_user, source=access.source)
+        if access.api_key is not None:
+            bot_event_record(
+                organization_id=organization.pk,
+                kind="api.kill_switch_release",
+                message=f"Kill switch released with API key {access.api_key.prefix}.",
+                data=access.audit_data(),
+                source=access.source,
+            )
+        return Response(s.KillSwitchSerializer(self._state([organization])[0]).data)
+
+
+# -- hummingbot ---------------------------------------------------------------------------------------
+class HummingbotInstanceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
+    model = HummingbotInstance
+    serializer_class = s.HummingbotInstanceSerializer
+
+    @extend_schema(
+        request=None,
+        responses={(200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="The conf folder")},
+        summary="Download the instance's conf folder as a zip (admin role: it holds the broker login)",
+    )
+    @action(detail=True, methods=["get"])
+    def export(self, request: Request, pk: str | None = None) -> HttpResponse:
+        instance = self.get_object()
+        self.access.require(
+            organization=instance.organization_id, role=Role.ADMIN, action="Exporting a Hummingbot instance"
+        )
+        response = HttpResponse(instance_export(instance=instance), content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="hummingbot-{instance.pk}-conf.zip"'
+        return response
+
+
+class HummingbotDeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
+    model = HummingbotDeployment
+    serializer_class = s.HummingbotDeploymentSerializer
+
+
+# -- members ------------------------------------------------------------------------------------------
+class MembershipViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
+    model = Membership
+    serializer_class = s.MembershipSerializer
+
+    def base_queryset(self) -> models.QuerySet:
+        return Membership.objects.select_related("user")

@@ -1,0 +1,77 @@
+"""API fixtures: a DRF client, real API keys made by the service, and one of each object in org B."""
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from organizations.services import api_key_create
+from tests.factories import (
+    BotEventFactory,
+    BotFactory,
+    FillFactory,
+    HummingbotDeploymentFactory,
+    OrderFactory,
+    PositionFactory,
+    RiskLimitsFactory,
+)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttles():
+    # Throttle counters live in the cache: start every test with none.
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def client_for():
+    """client_for(user) signs in by session; client_for(key=full_key) sends the API key."""
+
+    def make(user=None, *, key: str | None = None) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            client.force_login(user)
+        if key is not None:
+            client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def make_key(org_a):
+    def make(*scopes: str, organization=None, **kwargs):
+        return api_key_create(organization=organization or org_a, name="ci", scopes=scopes or ("read",), **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def b_objects(org_b, bob):
+    """One row of every kind in org B."""
+    bot = BotFactory(organization=org_b)
+    order = OrderFactory(bot=bot)
+    deployment = HummingbotDeploymentFactory(organization=org_b, bot__organization=org_b)
+    return {
+        "bot": bot,
+        "order": order,
+        "fill": FillFactory(order=order),
+        "position": PositionFactory(bot=bot),
+        "event": BotEventFactory(bot=bot),
+        "account": bot.exchange_account,
+        "limits": RiskLimitsFactory(organization=org_b),
+        "instance": deployment.instance,
+        "deployment": deployment,
+        "membership": bob.memberships.get(),
+        "organization": org_b,
+    }
+
+
+def error_of(response) -> dict:
+    """The error object, after checking the shape every API error has."""
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message", "field"}, body
+    assert isinstance(body["error"]["code"], str) and isinstance(body["error"]["message"], str)
+    return body["error"]
