@@ -41,6 +41,7 @@ MESSAGES = int(os.environ.get("BENCH_HB_MESSAGES", "60000"))
 INSTANCES = 20
 RPC_CALLS = int(os.environ.get("BENCH_HB_RPC", "300"))
 RATE = float(os.environ.get("BENCH_HB_RATE", "6000"))  # messages per second the instances send
+BATCH = int(os.environ.get("BENCH_HB_BATCH", "2000"))  # most messages the bridge writes per transaction
 
 
 def reset() -> Organization:
@@ -157,7 +158,7 @@ def end_to_end(prefixes: list[str], tmp: str) -> dict:
     with open(path, "w") as fh:
         json.dump([(t, b.decode()) for t, b in messages], fh)
     stop = threading.Event()
-    bridge = Bridge(client_id=f"bench-bridge-{uuid.uuid4().hex[:6]}")
+    bridge = Bridge(client_id=f"bench-bridge-{uuid.uuid4().hex[:6]}", batch_size=BATCH)
     first: list[float] = []
     original = bridge.process
 
