@@ -192,6 +192,13 @@ class Order(OrganizationOwned):
             models.Index(fields=["organization", "-created_at"], name="order_org_created_idx"),
             models.Index(fields=["bot", "-created_at"], name="order_bot_created_idx"),
             models.Index(fields=["exchange_account", "status"], name="order_account_status_idx"),
+            # A bot's working orders, read at every tick; without it the planner may combine the
+            # organization index below and walk every working order of the organization.
+            models.Index(
+                fields=["bot"],
+                condition=Q(status__in=["new", "open", "partially_filled"]),
+                name="order_bot_open_idx",
+            ),
             # The organization's working orders, counted at every tick when it limits them.
             models.Index(
                 fields=["organization"],
