@@ -41,7 +41,7 @@ MESSAGES = int(os.environ.get("BENCH_HB_MESSAGES", "60000"))
 INSTANCES = 20
 RPC_CALLS = int(os.environ.get("BENCH_HB_RPC", "300"))
 RATE = float(os.environ.get("BENCH_HB_RATE", "6000"))  # messages per second the instances send
-BATCH = int(os.environ.get("BENCH_HB_BATCH", "2000"))  # most messages the bridge writes per transaction
+BATCH = int(os.environ.get("BENCH_HB_BATCH", "5000"))  # most messages the bridge writes per transaction
 
 
 def reset() -> Organization:

@@ -114,7 +114,7 @@ class Bridge:
     """Subscribe, queue, and write in batches. `process()` is the whole write path and can be
     fed messages directly (tests, benchmarks)."""
 
-    def __init__(self, *, client_id: str = "backoffice-bridge", batch_size: int = 2000, flush_seconds: float = 0.1):
+    def __init__(self, *, client_id: str = "backoffice-bridge", batch_size: int = 5000, flush_seconds: float = 0.1):
         self.client_id = client_id
         self.batch_size = batch_size
         self.flush_seconds = flush_seconds

@@ -13,7 +13,7 @@ class Command(BaseCommand):
     help = "Listen to Hummingbot instances over MQTT (heartbeats, events, fills, logs) until stopped."
 
     def add_arguments(self, parser):
-        parser.add_argument("--batch-size", type=int, default=2000, help="Most messages written per transaction.")
+        parser.add_argument("--batch-size", type=int, default=5000, help="Most messages written per transaction.")
         parser.add_argument("--flush", type=float, default=0.1, help="Seconds to wait for a batch to fill.")
 
     def handle(self, *args, batch_size, flush, **options):
