@@ -13,6 +13,9 @@ from bots.hummingbot.models import DeploymentStatus, HummingbotDeployment, Insta
 from bots.hummingbot.services import instance_export, instance_pick, instances_check_health
 from bots.models import Bot, BotEvent
 from bots.state import BotStatus
+from organizations.models import Role
+from tests.bots.test_runtime import market  # noqa: F401 - the real candles and a fixed paper clock
+from tests.factories import BotFactory, ExchangeAccountFactory
 from tests.hummingbot.test_bridge import bot_of, make_instance
 
 pytestmark = pytest.mark.django_db
@@ -130,3 +133,25 @@ def test_admin_downloads_the_folder_of_visible_instances_only(client, scoped_sta
     assert response.status_code == 200 and response["Content-Type"] == "application/zip"
     assert "conf/conf_client.yml" in zipfile.ZipFile(io.BytesIO(response.content)).namelist()
     assert client.get(f"/admin/bots/hummingbotinstance/{theirs.pk}/export/").status_code == 404
+
+
+@pytest.mark.usefixtures("market")
+def test_a_hummingbot_config_goes_through_the_pre_trade_check(org_a, member):
+    """Limits with no Hummingbot equivalent still bind: the config's order, at the current price,
+    passes the same risk check as a tick's, and a refusal leaves nothing behind."""
+    from bots.services import bot_start
+    from core.errors import ApplicationError
+    from risk.models import RiskLimits
+
+    owner = member(Role.OWNER)
+    online(make_instance(org_a, with_bot=False))
+    account = ExchangeAccountFactory(organization=org_a, exchange="paper")
+    bot = BotFactory(
+        organization=org_a, exchange_account=account, strategy="pure_market_making", execution="hummingbot"
+    )
+    RiskLimits.objects.create(organization=org_a, bot=bot, max_daily_trades=0)
+    with pytest.raises(ApplicationError, match="breaks a risk limit") as refused:
+        bot_start(bot=bot, user=owner)
+    assert refused.value.code == "max_daily_trades"
+    assert Bot.objects.get(pk=bot.pk).status == BotStatus.STOPPED
+    assert not HummingbotDeployment.objects.filter(bot=bot).exists()
