@@ -13,11 +13,15 @@ ticks have completed. A Celery worker with a prefork pool does the ticks.
 - dispatch_10k_ms: one dispatcher run over 10,000 due bots (claim + enqueue on Redis), workers
   stopped so the queue is only written.
 - worker_rss_mb: resident memory of the largest worker process after the rounds.
+- peer_*: django-celery-beat's DatabaseScheduler with one PeriodicTask per bot: how many of the
+  10,000 due tasks its beat loop sends within BENCH_PEER_CAP seconds (60), and the time for all
+  of them when it finishes within the cap.
 Prints one JSON line.
 """
 
 import datetime as dt
 import json
+import logging
 import os
 import statistics
 import subprocess
@@ -219,6 +223,55 @@ def measure(org: Organization, processes: int) -> dict:
     }
 
 
+def peer_beat(count: int = DISPATCH_BOTS, cap_seconds: float = float(os.environ.get("BENCH_PEER_CAP", "60"))) -> dict:
+    """The peer: django-celery-beat's DatabaseScheduler with one PeriodicTask per bot, all due.
+    Its beat loop sends one due task per tick() and re-checks the whole schedule on each; this
+    counts how many of `count` it sends within `cap_seconds` (sending to the same Redis)."""
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask, PeriodicTasks
+    from django_celery_beat.schedulers import DatabaseScheduler
+
+    PeriodicTask.objects.filter(name__startswith="bench-peer-").delete()
+    every, _ = IntervalSchedule.objects.get_or_create(every=60, period=IntervalSchedule.SECONDS)
+    due = timezone.now() - dt.timedelta(minutes=5)
+    PeriodicTask.objects.bulk_create(
+        [
+            PeriodicTask(
+                name=f"bench-peer-{i}",
+                task="bots.tasks.tick_bots",
+                interval=every,
+                args=f"[[{i}], null]",
+                last_run_at=due,
+            )
+            for i in range(count)
+        ],
+        batch_size=2000,
+    )
+    PeriodicTasks.update_changed()
+    logging.getLogger("celery.beat").setLevel(logging.WARNING)  # its best case: no line per send
+    sent = 0
+    started = time.perf_counter()
+    scheduler = DatabaseScheduler(app=app)
+    original = scheduler.apply_entry
+
+    def counted(entry, producer=None):
+        nonlocal sent
+        if entry.name.startswith("bench-peer-"):
+            sent += 1
+        return original(entry, producer=producer)
+
+    scheduler.apply_entry = counted
+    while sent < count and time.perf_counter() - started < cap_seconds:
+        scheduler.tick()
+    elapsed = time.perf_counter() - started
+    PeriodicTask.objects.filter(name__startswith="bench-peer-").delete()
+    purge()
+    return {
+        "peer_beat_sent": sent,
+        "peer_beat_seconds": round(elapsed, 1),
+        "peer_dispatch_10k_ms": round(elapsed * 1000, 1) if sent >= count else None,
+    }
+
+
 def main() -> None:
     symbols = load_market()
     org = reset()
@@ -261,6 +314,7 @@ def main() -> None:
             f"worker_rss_mb_{WORKER_PROCESSES}proc": two["rss"],
             "bots_not_running": one["errors"] + two["errors"],
         }
+    line |= peer_beat()
     print(json.dumps(line))
 
 

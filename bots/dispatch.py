@@ -84,12 +84,16 @@ def claim_due(*, now: dt.datetime | None = None, limit: int | None = None) -> tu
         where_org = f" AND organization_id NOT IN ({', '.join(['%s'] * len(halted_orgs))})"
         params += halted_orgs
     params.append(limit)
-    lock = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
+    postgres = connection.vendor == "postgresql"
+    lock = " FOR UPDATE SKIP LOCKED" if postgres else ""
+    # `= ANY(ARRAY(...))` makes PostgreSQL update the picked rows by primary key; with `IN (...)`
+    # it may hash-join against a scan of the whole table (seconds on a bloated one).
+    pick, close = ("= ANY(ARRAY", ")") if postgres else ("IN ", "")
     sql = (
-        f"UPDATE {table} SET claimed_until = %s WHERE id IN ("
+        f"UPDATE {table} SET claimed_until = %s WHERE id {pick}("
         f"SELECT id FROM {table} WHERE status IN ({', '.join(['%s'] * len(statuses))})"
         f" AND execution = %s AND next_tick_at <= %s AND (claimed_until IS NULL OR claimed_until <= %s){where_org}"
-        f" ORDER BY next_tick_at LIMIT %s{lock}) RETURNING id"
+        f" ORDER BY next_tick_at LIMIT %s{lock}){close} RETURNING id"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, db_params(params))
