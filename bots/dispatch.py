@@ -46,13 +46,14 @@ def _halted_scope() -> tuple[bool, list[int]]:
     return (None in rows, [r for r in rows if r is not None])
 
 
-def kill_switches_enforce() -> int:
+def kill_switches_enforce(*, halted: tuple[bool, list[int]] | None = None) -> int:
     """Stop every still-active bot under an engaged switch (its open orders are canceled). The
     engage service already does this; the sweep catches bots that slipped through (started in
-    a race, another process's switch) within one dispatch cycle."""
+    a race, another process's switch) within one dispatch cycle. `halted` is `_halted_scope()`
+    when the caller has read it already."""
     from bots.services import bot_stop
 
-    everything, org_ids = _halted_scope()
+    everything, org_ids = halted or _halted_scope()
     if not everything and not org_ids:
         return 0
     bots = Bot.objects.filter(status__in=ACTIVE_STATUSES | {BotStatus.STARTING}).select_related("exchange_account")
@@ -68,12 +69,15 @@ def kill_switches_enforce() -> int:
     return stopped
 
 
-def claim_due(*, now: dt.datetime | None = None, limit: int | None = None) -> tuple[list[int], dt.datetime]:
-    """Claim the due native bots (oldest first) and return their ids with the claim value."""
+def claim_due(
+    *, now: dt.datetime | None = None, limit: int | None = None, halted: tuple[bool, list[int]] | None = None
+) -> tuple[list[int], dt.datetime]:
+    """Claim the due native bots (oldest first), except under an engaged kill switch, and return
+    their ids with the claim value."""
     now = now or timezone.now()
     claim = now + dt.timedelta(seconds=settings.TICK_CLAIM_SECONDS)
     limit = limit or settings.TICK_DISPATCH_MAX
-    everything, halted_orgs = _halted_scope()
+    everything, halted_orgs = halted or _halted_scope()
     if everything:
         return [], claim
     table = Bot._meta.db_table
@@ -107,8 +111,9 @@ def dispatch_due(*, now: dt.datetime | None = None, limit: int | None = None) ->
     from bots.tasks import tick_bots
     from config.celery import app
 
-    report = DispatchReport(halted=kill_switches_enforce())
-    ids, claim = claim_due(now=now, limit=limit)
+    halted = _halted_scope()  # one read of the switches serves the sweep and the claim
+    report = DispatchReport(halted=kill_switches_enforce(halted=halted))
+    ids, claim = claim_due(now=now, limit=limit, halted=halted)
     report.claimed = len(ids)
     if not ids:
         return report
