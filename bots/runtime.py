@@ -80,6 +80,12 @@ class Snapshot:
                 return p
         return None
 
+    @property
+    def position_view(self) -> PositionView:
+        """The open position as the strategy and the risk check see it (flat when none)."""
+        position = self.position
+        return PositionView(position.quantity, position.average_entry_price) if position else PositionView()
+
 
 # -- entry point ------------------------------------------------------------------------------------
 def bot_tick(*, bot_id: int, claim: dt.datetime | None = None) -> TickResult:
@@ -294,8 +300,7 @@ def _run(bot: Bot, now: dt.datetime) -> tuple[TickResult, dict]:
         return TickResult(bot.pk, "ticked", note=f"market data unavailable: {exc.message}"), state
     if synced:
         snap = load_snapshot(bot, now)
-    position = snap.position
-    pos_view = PositionView(position.quantity, position.average_entry_price) if position is not None else PositionView()
+    pos_view = snap.position_view
     second = _second_leg(bot, snap) if snap.spec.needs_second_account else None
     context = Context(
         now_ms=now_ms,
@@ -592,8 +597,7 @@ def risk_check_for_bot(*, bot: Bot, proposals: list[risk.Proposal], last_price: 
     order, a Hummingbot config's sizes and prices)."""
     now = timezone.now()
     snap = load_snapshot(bot, now)
-    position = snap.position
-    pos = PositionView(position.quantity, position.average_entry_price) if position is not None else PositionView()
+    pos = snap.position_view
     degraded = bot.status == BotStatus.DEGRADED or bot.exchange_account.circuit_state == CircuitState.OPEN
     reference = last_price if last_price is not None else pos.average_entry_price or None
     exposure = _exposure(snap, reference or ZERO, pos, degraded, dict(bot.state or {}))

@@ -84,11 +84,6 @@ def _object(payload: bytes) -> dict:
     return data
 
 
-def _enum(value: Any) -> str:
-    """An enum as the client serialises it ("TradeType.BUY", or plain "BUY") in lower case."""
-    return str(value).rsplit(".", 1)[-1].lower() if value not in (None, "") else ""
-
-
 def _symbol(trading_pair: Any) -> str:
     if not isinstance(trading_pair, str) or trading_pair.count("-") != 1:
         raise Malformed(f"trading_pair is not BASE-QUOTE: {trading_pair!r}")
@@ -453,7 +448,7 @@ class Bridge:
         if bot is None:
             self.stats["unassigned_events"] += 1
             return None
-        side = _enum(data.get("trade_type")) or ("buy" if kind.startswith("Buy") else "sell")
+        side = wire.enum_value(data.get("trade_type")) or ("buy" if kind.startswith("Buy") else "sell")
         if side not in ("buy", "sell"):
             raise Malformed(f"trade_type {data.get('trade_type')!r}")
         amount = data.get("amount", data.get("base_asset_amount"))
@@ -465,7 +460,7 @@ class Bridge:
             "symbol": symbol or bot.symbol,
             "side": side,
             # Fills name it order_type; created events name it type.
-            "type": "market" if _enum(data.get("order_type", data.get("type"))) == "market" else "limit",
+            "type": "market" if wire.enum_value(data.get("order_type", data.get("type"))) == "market" else "limit",
             "amount": _number(amount, "amount") if amount is not None else Decimal("0"),
             "price": _number(price, "price") if price is not None else None,
             "status": ORDER_EVENTS.get(kind),

@@ -305,7 +305,7 @@ def deployment_reconcile(*, deployment: HummingbotDeployment) -> int:
         try:
             trade_id = str(trade["trade_id"])[:128]
             price, amount = Decimal(str(trade["price"])), Decimal(str(trade["quantity"]))
-            side = str(trade["trade_type"]).rsplit(".", 1)[-1].lower()
+            side = wire.enum_value(trade["trade_type"])
             ts = int(trade["trade_timestamp"])
         except (KeyError, TypeError, ValueError, ArithmeticError):
             logger.warning("Skipped a malformed /history trade from %s: %r", deployment.instance, trade)

@@ -22,6 +22,12 @@ HEARTBEAT_SECONDS = 10  # an instance publishes /hb this often
 MISSED_HEARTBEATS = 3  # offline after this many in a row
 
 
+def enum_value(value) -> str:
+    """An enum as the client serialises it ("TradeType.BUY", or plain "BUY"), in lower case;
+    "" for nothing."""
+    return str(value).rsplit(".", 1)[-1].lower() if value not in (None, "") else ""
+
+
 def topic(namespace: str, instance_id: str, suffix: str) -> str:
     return f"{namespace}/{instance_id}/{suffix.lstrip('/')}"
 
