@@ -24,6 +24,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from bots import live
 from bots.models import ORDER_STATUS_RANK, Bot, EventLevel, EventSource, Fill, Order, OrderStatus
 from bots.positions import position_apply_fills
 from bots.signals import order_placement_step
@@ -142,6 +143,7 @@ def order_place(
     return orders_place(account=account, intents=[intent], gateway=gateway)[0]
 
 
+@live.batched
 def orders_place(
     *, account: ExchangeAccount, intents: list[PlacementIntent], gateway: Gateway | None = None
 ) -> list[Order]:
@@ -184,6 +186,7 @@ def orders_place(
         except IntegrityError:
             # Another worker saved some of these intents a moment ago: take them one at a time.
             return [_place_one_racing(account, cid, intent, gateway) for cid, intent in zip(cids, intents, strict=True)]
+        live.publish_orders(fresh.values())
         for cid in fresh:
             _step("after_save", cid)
         resumed |= {o.client_order_id: o for o in _send_many(list(fresh.values()), gateway)}
@@ -206,6 +209,7 @@ def _place_one_racing(account, cid: str, intent: PlacementIntent, gateway: Gatew
         )
     except IntegrityError:
         return order_resume(order=Order.objects.get(client_order_id=cid), gateway=gateway)
+    live.publish_orders([order])
     return _send_many([order], gateway)[0]
 
 
@@ -298,6 +302,7 @@ def _reject(order: Order, reason: str) -> Order:
             status=OrderStatus.REJECTED, reason=reason[:500], closed_at=timezone.now()
         )
         order.refresh_from_db()
+        live.publish_orders([order])
         _event(order, "order.rejected", f"Order rejected: {reason}", EventLevel.WARNING)
     return order
 
@@ -316,6 +321,7 @@ def order_apply(
     return orders_apply(items=[(order, update, trades)], gateway=gateway)[0]
 
 
+@live.batched
 def orders_apply(
     *, items: list[tuple[Order, ExchangeOrder, list[ExchangeTrade] | None]], gateway: Gateway | None = None
 ) -> list[Order]:
@@ -337,6 +343,7 @@ def orders_apply(
         for pk, update, _ in resolved:
             _merge(locked[pk], update, now)
         update_rows(Order, list(locked.values()), APPLIED_FIELDS)
+        live.publish_orders(locked.values())
         fills_record_many(items=[(locked[pk], trades) for pk, _, trades in resolved if trades])
         for order in locked.values():
             _step("before_commit", order.client_order_id)
@@ -373,6 +380,7 @@ def fills_record(*, order: Order, trades: list[ExchangeTrade]) -> list[Fill]:
     return fills_record_many(items=[(order, trades)])
 
 
+@live.batched
 def fills_record_many(*, items: list[tuple[Order, list[ExchangeTrade]]]) -> list[Fill]:
     """`fills_record` for several locked orders: one read, one insert, one position pass."""
     mine = {order.pk: {t.id: t for t in trades if t.order_id == order.exchange_order_id} for order, trades in items}
@@ -428,10 +436,13 @@ def fills_record_many(*, items: list[tuple[Order, list[ExchangeTrade]]]) -> list
             order.filled = total
             grown.append(order)
     update_rows(Order, grown, ["filled"])
-    position_apply_fills(fills=new)
+    live.publish_orders(grown)
+    live.publish_fills(new)
+    live.publish_positions(position_apply_fills(fills=new))
     return new
 
 
+@live.batched
 def order_cancel(*, order: Order, gateway: Gateway | None = None) -> Order:
     """Cancel an open order; an order the exchange already closed is updated instead."""
     if order.status in TERMINAL:
@@ -457,9 +468,11 @@ def _close_unsent(order: Order) -> Order:
         status=OrderStatus.CANCELED, reason="canceled before it was sent", closed_at=timezone.now()
     )
     order.refresh_from_db()
+    live.publish_orders([order])
     return order
 
 
+@live.batched
 def orders_cancel_for_bot(*, bot: Bot, source: str = EventSource.SYSTEM) -> int:
     """Cancel every open order of a bot (bot stop, kill switch); returns how many were canceled."""
     canceled = 0

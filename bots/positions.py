@@ -66,9 +66,12 @@ def _store(position: Position, state: PositionState) -> None:
     position.fees_paid = state.fees
 
 
-def _replay(position: Position | None, fills: Iterable[Fill], *, bot_id: int, symbol: str) -> Position | None:
+def _replay(
+    position: Position | None, fills: Iterable[Fill], *, bot_id: int, symbol: str, touched: list | None = None
+) -> Position | None:
     """Apply fills in order onto `position` (opening one when needed), saving each round trip as it
-    closes (new ones in one insert); returns the still-open position, saved, or None."""
+    closes (new ones in one insert); returns the still-open position, saved, or None. Every
+    position written is appended to `touched` when given."""
     closed_new: list[Position] = []
     for fill in fills:
         if position is None:
@@ -84,18 +87,24 @@ def _replay(position: Position | None, fills: Iterable[Fill], *, bot_id: int, sy
                 position.save()
             else:
                 closed_new.append(position)
+            if touched is not None:
+                touched.append(position)
             position = None
     if closed_new:
         Position.objects.bulk_create(closed_new)
     if position is not None:
         position.save()
+        if touched is not None:
+            touched.append(position)
     return position
 
 
-def position_apply_fills(*, fills: list[Fill]) -> None:
+def position_apply_fills(*, fills: list[Fill]) -> list[Position]:
     """Add newly stored fills to their bots' open positions (opening one where needed). When a new
     fill is older than one already applied, the position is rebuilt from all fills instead, so the
-    result never depends on the order in which the exchange reported them."""
+    result never depends on the order in which the exchange reported them. Returns the positions
+    written (for the live update)."""
+    touched: list[Position] = []
     groups: dict[tuple[int, str], list[Fill]] = {}
     for fill in fills:
         if fill.bot_id is not None:
@@ -122,14 +131,15 @@ def position_apply_fills(*, fills: list[Fill]) -> None:
                     .first()
                 )
             if latest_before is not None and new[0].ts < latest_before:
-                position_rebuild(bot_id=bot_id, symbol=symbol)
+                position_rebuild(bot_id=bot_id, symbol=symbol, touched=touched)
             else:
-                _replay(position, new, bot_id=bot_id, symbol=symbol)
+                _replay(position, new, bot_id=bot_id, symbol=symbol, touched=touched)
+    return touched
 
 
-def position_rebuild(*, bot_id: int, symbol: str) -> Position | None:
+def position_rebuild(*, bot_id: int, symbol: str, touched: list | None = None) -> Position | None:
     """Replay every fill of a bot and symbol in time order into position rows (one per round trip)."""
     with transaction.atomic():
         Position.objects.filter(bot_id=bot_id, symbol=symbol).select_for_update().delete()
         fills = Fill.objects.filter(bot_id=bot_id, symbol=symbol).order_by("ts", "pk")
-        return _replay(None, fills, bot_id=bot_id, symbol=symbol)
+        return _replay(None, fills, bot_id=bot_id, symbol=symbol, touched=touched)

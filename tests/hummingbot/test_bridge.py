@@ -275,9 +275,16 @@ def test_each_organization_hears_only_about_its_own_bots(org_a, org_b, django_ca
     try:
         with django_capture_on_commit_callbacks(execute=True):
             Bridge().process([fill(ours, "o-1", 0.1, 100, "lu-1")])
-        got = async_to_sync(layer.receive)(listen_a)
-        assert got == {"type": "live.update", "kind": "hummingbot", "instances": [ours.pk], "bots": [bot_of(ours).pk]}
-        assert bot_of(theirs).pk not in got["bots"]
+        # The fill's own frames (order, fill, position) come first, then the bridge's summary.
+        frames = []
+        while not any(f["kind"] == "hummingbot" for f in frames):
+            got = async_to_sync(asyncio.wait_for)(layer.receive(listen_a), 5)
+            assert got["type"] == "live.frames" and got["organization"] == org_a.pk
+            frames += [json.loads(text) for text in got["frames"]]
+        assert {f["organization"] for f in frames} == {org_a.pk}
+        summary = next(f for f in frames if f["kind"] == "hummingbot")
+        assert summary["hummingbot"] == {"instances": [ours.pk], "bots": [bot_of(ours).pk]}
+        assert bot_of(theirs).pk not in summary["hummingbot"]["bots"]
         with pytest.raises(asyncio.TimeoutError):
             async_to_sync(asyncio.wait_for)(layer.receive(listen_b), 0.5)
     finally:
