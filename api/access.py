@@ -67,6 +67,11 @@ class Access:
         if org_id != self.api_key.organization_id or scope not in self.api_key.scopes:
             raise PermissionDeniedError(f"{action} needs an API key with the {scope} scope.")
 
+    def require_key(self, *, organization: Organization | int, role: str, action: str) -> None:
+        """An API key's scope must allow the action; a member's role is left to the service called next."""
+        if self.api_key is not None:
+            self.require(organization=organization, role=role, action=action)
+
     def organization_for_write(self, requested: Organization | None) -> Organization:
         """The organization a new row belongs to: the key's, the one asked for, or the member's only one."""
         if requested is not None:

@@ -1,4 +1,4 @@
-from django.urls import re_path
+from django.urls import path, re_path
 from rest_framework.routers import DefaultRouter
 
 from api import views
@@ -21,6 +21,7 @@ router.register("members", views.MembershipViewSet, basename="member")
 
 app_name = "api"
 urlpatterns = [
+    path("ping/", views.PingView.as_view(), name="ping"),
     *router.urls,
     re_path(r"^.*$", views.not_found),
 ]

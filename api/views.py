@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models, transaction
 from django.db.models import Q
 from django.http import HttpResponse, JsonResponse
-from django_filters.rest_framework import DjangoFilterBackend
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
@@ -18,31 +18,33 @@ from rest_framework.exceptions import NotFound
 from rest_framework.generics import get_object_or_404
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from api import serializers as s
 from api.access import Access, IsMemberOrApiKey
 from api.errors import error_body
-from api.filters import FillFilter, OrderFilter
+from api.filters import FillFilter, OrderFilter, QueryFilterBackend
 from api.pagination import IdCursorPagination
+from api.schema import ApiAutoSchema
 from bots.hummingbot.models import HummingbotDeployment, HummingbotInstance
 from bots.hummingbot.services import instance_export
+from bots.metrics import bot_metrics
 from bots.models import Bot, BotEvent, BotMode, EventLevel, Fill, Order, Position
 from bots.runtime import manual_order_place
-from bots.services import bot_event_record, bot_restart, bot_start, bot_stop
-from bots.state import BotStatus
+from bots.services import bot_create, bot_event_record, bot_restart, bot_start, bot_stop, bot_update
 from core.errors import ApplicationError
-from exchanges.models import ExchangeAccount, ExchangeAccountStatus
+from exchanges.models import ExchangeAccount
+from exchanges.services import exchange_account_create, exchange_account_update, exchange_account_verify
 from organizations.models import Membership, Organization, Role
 from risk.models import KillSwitch, RiskLimits
 from risk.services import kill_switch_engage, kill_switch_release
 from strategies.registry import all_specs
 
-SECRET_FIELDS = ("api_key", "api_secret", "passphrase")
-EDITABLE_BOT_STATUSES = (BotStatus.STOPPED, BotStatus.ERROR)
 
-
+@csrf_exempt
 def not_found(request, *args: Any, **kwargs: Any) -> JsonResponse:
-    """Unknown paths under the API answer in the API's error shape."""
+    """Unknown paths under the API answer in the API's error shape, whatever the method (exempt
+    from CSRF like every API view, or a POST would get the HTML CSRF page instead)."""
     return JsonResponse(error_body(code="not_found", message="Not found."), status=404)
 
 
@@ -55,11 +57,24 @@ def _full_clean(instance: models.Model) -> None:
         raise serializers.ValidationError(detail) from exc
 
 
+class PingView(APIView):
+    """The cheapest authenticated call: credentials, throttles and the error shape, no query of our
+    own. For monitoring a key, and the baseline the API benchmark compares the lists against."""
+
+    permission_classes = [IsMemberOrApiKey]
+    schema = ApiAutoSchema()
+
+    @extend_schema(request=None, responses=s.PingSerializer, summary="Check the credentials; answers {ok: true}")
+    def get(self, request: Request) -> Response:
+        return Response({"ok": True})
+
+
 class ScopedViewSet(viewsets.GenericViewSet):
     """Every queryset through the caller's organizations: another organization's row is a 404."""
 
     permission_classes = [IsMemberOrApiKey]
     pagination_class = IdCursorPagination
+    schema = ApiAutoSchema()
     model: type[models.Model]
 
     @property
@@ -93,6 +108,19 @@ class ScopedViewSet(viewsets.GenericViewSet):
             )
 
 
+class RowListMixin:
+    """Lists read the serializer's columns as plain rows (`.values()`): a page of a large table
+    costs no model instances and no unused columns (an order's raw exchange answer)."""
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        queryset = self.filter_queryset(self.get_queryset())
+        columns = self.get_serializer_class().row_columns()
+        if columns is not None:
+            queryset = queryset.values(*columns)
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+
 # -- bots ---------------------------------------------------------------------------------------------
 @extend_schema_view(
     list=extend_schema(summary="List bots"),
@@ -112,63 +140,47 @@ class BotViewSet(
     serializer_class = s.BotSerializer
 
     def base_queryset(self) -> models.QuerySet:
+        if self.action in ("list", "retrieve", "metrics"):
+            # Reads need neither the account row (its id is on the bot) nor the strategy's memory.
+            return Bot.objects.defer("state")
         return Bot.objects.select_related("exchange_account")
 
-    def _require_edit(self, *, organization_id: int, mode: str, action_name: str) -> None:
-        self.access.require(organization=organization_id, role=Role.TRADER, action=action_name)
+    def _require_key(self, *, organization_id: int, mode: str, action_name: str) -> None:
+        self.access.require_key(organization=organization_id, role=Role.TRADER, action=action_name)
         if mode == BotMode.LIVE:
-            self.access.require(organization=organization_id, role=Role.ADMIN, action=f"{action_name} in live mode")
+            self.access.require_key(organization=organization_id, role=Role.ADMIN, action=f"{action_name} in live mode")
 
     def perform_create(self, serializer: s.BotSerializer) -> None:
-        data = dict(serializer.validated_data)
-        organization_id = data["exchange_account"].organization_id
-        self._require_edit(
-            organization_id=organization_id, mode=data.get("mode", BotMode.PAPER), action_name="Creating a bot"
+        data = serializer.validated_data
+        self._require_key(
+            organization_id=data["exchange_account"].organization_id,
+            mode=data.get("mode", BotMode.PAPER),
+            action_name="Creating a bot",
         )
-        bot = Bot(organization_id=organization_id, created_by=self.access.user, **data)
-        with transaction.atomic():
-            _full_clean(bot)
-            bot.save()
-            bot_event_record(
-                organization_id=organization_id,
-                bot=bot,
-                kind="bot.created",
-                message=f"Bot {bot.name} created.",
-                data=self.access.audit_data(),
-                actor=self.access.user,
-                source=self.access.source,
-            )
-        serializer.instance = bot
+        serializer.instance = bot_create(
+            data=data, user=self.access.user, source=self.access.source, audit_data=self.access.audit_data()
+        )
 
     def perform_update(self, serializer: s.BotSerializer) -> None:
-        data = dict(serializer.validated_data)
-        current = serializer.instance
+        data, current = serializer.validated_data, serializer.instance
         mode = data.get("mode", current.mode)
-        self._require_edit(
+        self._require_key(
             organization_id=current.organization_id,
             mode=BotMode.LIVE if BotMode.LIVE in (mode, current.mode) else mode,
             action_name="Editing a bot",
         )
-        with transaction.atomic():
-            # Locked, so a start cannot slip in between the status check and the write.
-            bot = Bot.objects.select_for_update().select_related("exchange_account").get(pk=current.pk)
-            if bot.status not in EDITABLE_BOT_STATUSES:
-                raise ApplicationError("Stop the bot before editing it.", field="status", code="bot_active")
-            for name, value in data.items():
-                setattr(bot, name, value)
-            _full_clean(bot)
-            # Only the edited columns: the runtime's columns (status, state, ticks) are never overwritten.
-            bot.save(update_fields=sorted({*data, "params", "updated_at"}))
-            bot_event_record(
-                organization_id=bot.organization_id,
-                bot=bot,
-                kind="bot.updated",
-                message=f"Bot {bot.name} edited: {', '.join(sorted(data)) or 'nothing'}.",
-                data=self.access.audit_data(),
-                actor=self.access.user,
-                source=self.access.source,
-            )
-        serializer.instance = bot
+        serializer.instance = bot_update(
+            bot=current,
+            data=data,
+            user=self.access.user,
+            source=self.access.source,
+            audit_data=self.access.audit_data(),
+        )
+
+    @extend_schema(request=None, responses=s.BotMetricsSerializer, summary="The bot's PnL, orders, fills and volume")
+    @action(detail=True, methods=["get"])
+    def metrics(self, request: Request, pk: str | None = None) -> Response:
+        return Response(s.BotMetricsSerializer(bot_metrics(bot=self.get_object())).data)
 
     def _lifecycle(self, bot: Bot, *, live_action: str) -> None:
         self.access.require(organization=bot.organization_id, role=Role.TRADER, action=live_action)
@@ -220,7 +232,7 @@ class BotViewSet(
 BOT_PK = OpenApiParameter("bot_pk", OpenApiTypes.INT, OpenApiParameter.PATH, description="The bot's id.")
 
 
-class BotChildViewSet(mixins.ListModelMixin, ScopedViewSet):
+class BotChildViewSet(RowListMixin, mixins.ListModelMixin, ScopedViewSet):
     """Rows of one bot, at bots/{bot_pk}/<children>/; the bot must be visible to the caller."""
 
     def get_bot(self) -> Bot:
@@ -281,17 +293,17 @@ class BotEventViewSet(BotChildViewSet):
 
 
 # -- orders and fills ---------------------------------------------------------------------------------
-class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
+class OrderViewSet(RowListMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
     model = Order
     serializer_class = s.OrderSerializer
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [QueryFilterBackend]
     filterset_class = OrderFilter
 
 
-class FillViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
+class FillViewSet(RowListMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
     model = Fill
     serializer_class = s.FillSerializer
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [QueryFilterBackend]
     filterset_class = FillFilter
 
 
@@ -300,6 +312,7 @@ class StrategyViewSet(viewsets.ViewSet):
     """The strategy registry (the same for every organization)."""
 
     permission_classes = [IsMemberOrApiKey]
+    schema = ApiAutoSchema()
     lookup_field = "key"
     serializer_class = s.StrategySerializer
 
@@ -349,20 +362,14 @@ class ExchangeAccountViewSet(
     def perform_create(self, serializer: s.ExchangeAccountSerializer) -> None:
         data = dict(serializer.validated_data)
         organization = self.access.organization_for_write(data.pop("organization", None))
-        self.access.require(organization=organization, role=Role.ADMIN, action="Adding an exchange account")
-        account = ExchangeAccount(organization=organization, **data)
-        with transaction.atomic():
-            _full_clean(account)
-            account.save()
-            bot_event_record(
-                organization_id=organization.pk,
-                kind="exchange_account.created",
-                message=f"Exchange account {account.label} ({account.exchange}) added.",
-                data=self.access.audit_data(),
-                actor=self.access.user,
-                source=self.access.source,
-            )
-        serializer.instance = account
+        self.access.require_key(organization=organization, role=Role.ADMIN, action="Adding an exchange account")
+        serializer.instance = exchange_account_create(
+            organization=organization,
+            data=data,
+            user=self.access.user,
+            source=self.access.source,
+            audit_data=self.access.audit_data(),
+        )
 
     def perform_update(self, serializer: s.ExchangeAccountSerializer) -> None:
         data = dict(serializer.validated_data)
@@ -370,30 +377,33 @@ class ExchangeAccountViewSet(
         requested = data.pop("organization", None)
         if requested is not None and requested.pk != current.organization_id:
             raise ApplicationError("An account cannot move to another organization.", field="organization")
-        self.access.require(organization=current.organization_id, role=Role.ADMIN, action="Editing an exchange account")
-        secrets = {name: data.pop(name) for name in SECRET_FIELDS if data.get(name)}
-        for name in SECRET_FIELDS:
-            data.pop(name, None)
-        with transaction.atomic():
-            account = ExchangeAccount.objects.select_for_update().get(pk=current.pk)
-            for name, value in {**data, **secrets}.items():
-                setattr(account, name, value)
-            changed = set(data) | set(secrets)
-            if secrets:
-                # New credentials have not been checked against the exchange yet.
-                account.status, account.last_verified_at = ExchangeAccountStatus.UNVERIFIED, None
-                changed |= {"status", "last_verified_at"}
-            _full_clean(account)
-            account.save(update_fields=sorted(changed | {"updated_at"}))
-            bot_event_record(
-                organization_id=account.organization_id,
-                kind="exchange_account.updated",
-                message=f"Exchange account {account.label} edited: {', '.join(sorted(changed)) or 'nothing'}.",
-                data=self.access.audit_data(),
-                actor=self.access.user,
-                source=self.access.source,
-            )
-        serializer.instance = account
+        self.access.require_key(
+            organization=current.organization_id, role=Role.ADMIN, action="Editing an exchange account"
+        )
+        serializer.instance = exchange_account_update(
+            account=current,
+            data=data,
+            user=self.access.user,
+            source=self.access.source,
+            audit_data=self.access.audit_data(),
+        )
+
+    @extend_schema(
+        request=None,
+        responses=s.ExchangeAccountSerializer,
+        summary="Check the credentials against the exchange by reading the balance (admin role)",
+        description="The outcome is in `status` (`active` with `last_verified_at`, or `error`) and `status_reason`.",
+    )
+    @action(detail=True, methods=["post"])
+    def verify(self, request: Request, pk: str | None = None) -> Response:
+        account = self.get_object()
+        self.access.require_key(
+            organization=account.organization_id, role=Role.ADMIN, action="Verifying an exchange account"
+        )
+        account = exchange_account_verify(
+            account=account, user=self.access.user, source=self.access.source, audit_data=self.access.audit_data()
+        )
+        return Response(s.ExchangeAccountSerializer(account, context=self.get_serializer_context()).data)
 
 
 # -- risk -------------------------------------------------------------------------------------------------
@@ -476,6 +486,7 @@ class KillSwitchViewSet(viewsets.ViewSet):
     """The organization's kill switch; the platform-wide one is operated by staff in admin only."""
 
     permission_classes = [IsMemberOrApiKey]
+    schema = ApiAutoSchema()
     serializer_class = s.KillSwitchSerializer
 
     def _organization(self, pk: str | None) -> Organization:
@@ -527,7 +538,9 @@ class KillSwitchViewSet(viewsets.ViewSet):
         access.require(organization=organization, role=Role.ADMIN, action="Operating the kill switch")
         reason = body.validated_data["reason"]
         if access.api_key is not None:
-            reason = f"{reason} (API key {access.api_key.prefix})"
+            # The key is named in the stored reason, which must still fit its column.
+            suffix = f" (API key {access.api_key.prefix})"
+            reason = reason[: KillSwitch._meta.get_field("reason").max_length - len(suffix)] + suffix
         kill_switch_engage(organization=organization, user=access.service_user, reason=reason, source=access.source)
         return Response(s.KillSwitchSerializer(self._state([organization])[0]).data)
 

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from bots import live
 from bots.errors import IllegalTransition, TransitionConflict
 from bots.models import Bot, BotEvent, BotExecution, BotMode, EventLevel, EventSource
 from bots.state import ACTIVE_STATUSES, BotStatus, can_transition
@@ -34,7 +35,7 @@ def bot_event_record(
     source: str = EventSource.SYSTEM,
 ) -> BotEvent:
     """Append to the black box / audit trail. Never put a secret in `message` or `data`."""
-    return BotEvent.objects.create(
+    event = BotEvent.objects.create(
         organization_id=organization_id,
         bot=bot,
         kind=kind,
@@ -44,8 +45,11 @@ def bot_event_record(
         actor=actor if actor is not None and actor.is_authenticated else None,
         source=source,
     )
+    live.publish_event(event)
+    return event
 
 
+@live.batched
 def bot_transition(
     *,
     bot: Bot,
@@ -86,9 +90,11 @@ def bot_transition(
         )
     for name, value in values.items():
         setattr(bot, name, value)
+    live.publish_bot(bot)
     return bot
 
 
+@live.batched
 def bot_start(*, bot: Bot, user=None, source: str = EventSource.SYSTEM) -> Bot:
     """Start a stopped (or failed) bot.
 
@@ -138,6 +144,7 @@ def bot_start(*, bot: Bot, user=None, source: str = EventSource.SYSTEM) -> Bot:
     return bot
 
 
+@live.batched
 def bot_stop(
     *, bot: Bot, user=None, source: str = EventSource.SYSTEM, reason: str = "", cancel_orders: bool = True
 ) -> Bot:
@@ -185,6 +192,7 @@ def _hummingbot_stop(bot: Bot, *, cancel_orders: bool) -> None:
     transaction.on_commit(enqueue)
 
 
+@live.batched
 def bots_pause_for_account(*, account, reason: str) -> int:
     """The exchange refused the account's credentials: stop trading on it until someone fixes
     them. The account is paused and its bots go to error with the reason (no retries)."""
@@ -215,6 +223,7 @@ def bots_pause_for_account(*, account, reason: str) -> int:
     return affected
 
 
+@live.batched
 def bot_restart(*, bot: Bot, user=None, source: str = EventSource.SYSTEM, cancel_orders: bool = True) -> Bot:
     """Stop (when running) and start again, as one audited action."""
     if bot.status in ACTIVE_STATUSES | {BotStatus.STARTING}:
@@ -224,3 +233,129 @@ def bot_restart(*, bot: Bot, user=None, source: str = EventSource.SYSTEM, cancel
     Bot.objects.filter(pk=bot.pk).update(restart_count=F("restart_count") + 1)
     bot.refresh_from_db(fields=["restart_count"])
     return bot
+
+
+# -- create and edit -------------------------------------------------------------------------------
+EDITABLE_STATUSES = (BotStatus.STOPPED, BotStatus.ERROR)
+# What a bot edit may change; the runtime's columns (status, state, ticks) are never written here.
+BOT_EDITABLE_FIELDS = frozenset(
+    {
+        "name",
+        "strategy",
+        "params",
+        "exchange_account",
+        "secondary_exchange_account",
+        "symbol",
+        "mode",
+        "execution",
+        "failover_policy",
+        "tick_interval",
+        "capital",
+    }
+)
+
+
+def _bot_full_clean(bot: Bot) -> None:
+    """The model's validation (fields, strategy params, accounts, uniqueness) as one ApplicationError
+    naming the first field at fault."""
+    from django.core.exceptions import ValidationError
+
+    try:
+        bot.full_clean()
+    except ValidationError as exc:
+        errors = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
+        name, messages = next(iter(errors.items()))
+        raise ApplicationError(
+            messages[0] if messages else "Invalid input.", field=None if name == "__all__" else name
+        ) from exc
+
+
+def _bot_edit_roles(*, user, organization_id: int, mode: str, action: str) -> None:
+    require_role(user=user, organization=organization_id, role=Role.TRADER, action=action)
+    if mode == BotMode.LIVE:
+        require_role(user=user, organization=organization_id, role=Role.ADMIN, action=f"{action} in live mode")
+
+
+def bot_create(
+    *,
+    data: dict[str, Any],
+    user=None,
+    source: str = EventSource.SYSTEM,
+    audit_data: dict[str, Any] | None = None,
+) -> Bot:
+    """Create a bot in its exchange account's organization.
+
+    Needs the trader role (admin for live mode). The parameters are validated against the
+    strategy's schema and the defaults filled in; the bot starts stopped. Audited as `bot.created`.
+    """
+    data = dict(data)
+    unknown = set(data) - BOT_EDITABLE_FIELDS
+    if unknown:
+        raise ApplicationError(f"{sorted(unknown)[0]} cannot be set.", field=sorted(unknown)[0])
+    account = data.get("exchange_account")
+    if account is None:
+        raise ApplicationError("Choose an exchange account.", field="exchange_account", code="required")
+    organization_id = account.organization_id
+    _bot_edit_roles(
+        user=user, organization_id=organization_id, mode=data.get("mode", BotMode.PAPER), action="Creating a bot"
+    )
+    creator = user if user is not None and user.is_authenticated else None
+    bot = Bot(organization_id=organization_id, created_by=creator, **data)
+    with transaction.atomic():
+        _bot_full_clean(bot)
+        bot.save()
+        bot_event_record(
+            organization_id=organization_id,
+            bot=bot,
+            kind="bot.created",
+            message=f"Bot {bot.name} created.",
+            data=audit_data,
+            actor=user,
+            source=source,
+        )
+    return bot
+
+
+def bot_update(
+    *,
+    bot: Bot,
+    data: dict[str, Any],
+    user=None,
+    source: str = EventSource.SYSTEM,
+    audit_data: dict[str, Any] | None = None,
+) -> Bot:
+    """Edit a stopped (or failed) bot: only the given fields are written.
+
+    Needs the trader role; the admin role when the bot is or becomes live. The row is locked, so a
+    start cannot slip in between the status check and the write. Audited as `bot.updated`.
+    """
+    data = dict(data)
+    unknown = set(data) - BOT_EDITABLE_FIELDS
+    if unknown:
+        raise ApplicationError(f"{sorted(unknown)[0]} cannot be changed.", field=sorted(unknown)[0])
+    mode = data.get("mode", bot.mode)
+    _bot_edit_roles(
+        user=user,
+        organization_id=bot.organization_id,
+        mode=BotMode.LIVE if BotMode.LIVE in (mode, bot.mode) else mode,
+        action="Editing a bot",
+    )
+    with transaction.atomic():
+        locked = Bot.objects.select_for_update().select_related("exchange_account").get(pk=bot.pk)
+        if locked.status not in EDITABLE_STATUSES:
+            raise ApplicationError("Stop the bot before editing it.", field="status", code="bot_active")
+        for name, value in data.items():
+            setattr(locked, name, value)
+        _bot_full_clean(locked)
+        # Validation may normalise the params even when they were not sent.
+        locked.save(update_fields=sorted({*data, "params", "updated_at"}))
+        bot_event_record(
+            organization_id=locked.organization_id,
+            bot=locked,
+            kind="bot.updated",
+            message=f"Bot {locked.name} edited: {', '.join(sorted(data)) or 'nothing'}.",
+            data=audit_data,
+            actor=user,
+            source=source,
+        )
+    return locked

@@ -1,7 +1,8 @@
 """API fixtures: a DRF client, real API keys made by the service, and one of each object in org B."""
 
+import uuid
+
 import pytest
-from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from organizations.services import api_key_create
@@ -17,11 +18,16 @@ from tests.factories import (
 
 
 @pytest.fixture(autouse=True)
-def _fresh_throttles():
-    # Throttle counters live in the cache: start every test with none.
-    cache.clear()
-    yield
-    cache.clear()
+def _fresh_throttles(settings):
+    # Throttle counters live in the cache, Redis as in production: a key prefix of each test's own
+    # starts it with none, without flushing a Redis database other processes may be using.
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": settings.REDIS_URL,
+            "KEY_PREFIX": f"test-api-{uuid.uuid4().hex}",
+        }
+    }
 
 
 @pytest.fixture

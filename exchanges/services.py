@@ -1,0 +1,209 @@
+"""Writes on exchange accounts: add, edit and verify. Every surface (API, dashboard, admin) calls
+these, so the role rule, the write-only credentials and the audit trail live in one place.
+
+Credentials never appear in an event, a reason or an error raised here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from core.errors import ApplicationError
+from exchanges.errors import AuthError, ExchangeError, RetryPolicy
+from exchanges.models import ExchangeAccount, ExchangeAccountStatus
+from organizations.models import Organization, Role
+from organizations.permissions import require_role
+
+SECRET_FIELDS = ("api_key", "api_secret", "passphrase")
+ACCOUNT_EDITABLE_FIELDS = frozenset(
+    {
+        "exchange",
+        "label",
+        "is_testnet",
+        "paper_taker_fee",
+        "paper_maker_fee",
+        "paper_slippage",
+        "paper_participation",
+        *SECRET_FIELDS,
+    }
+)
+# Verification is one interactive call: a short retry budget, so a person is not kept waiting.
+VERIFY_RETRY = RetryPolicy(attempts=2, base_delay=0.2, max_delay=0.5, budget_seconds=1.0)
+
+
+def _account_full_clean(account: ExchangeAccount) -> None:
+    """The model's validation as one ApplicationError naming the first field at fault."""
+    try:
+        account.full_clean()
+    except ValidationError as exc:
+        errors = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
+        name, messages = next(iter(errors.items()))
+        raise ApplicationError(
+            messages[0] if messages else "Invalid input.", field=None if name == "__all__" else name
+        ) from exc
+
+
+def _check_fields(data: dict[str, Any]) -> None:
+    unknown = sorted(set(data) - ACCOUNT_EDITABLE_FIELDS)
+    if unknown:
+        raise ApplicationError(f"{unknown[0]} cannot be set.", field=unknown[0])
+
+
+def _record(account: ExchangeAccount, *, kind: str, message: str, level: str | None = None, **kw: Any) -> None:
+    from bots.models import EventLevel
+    from bots.services import bot_event_record
+
+    bot_event_record(
+        organization_id=account.organization_id,
+        kind=kind,
+        message=message,
+        level=level or EventLevel.INFO,
+        **kw,
+    )
+
+
+def exchange_account_create(
+    *,
+    organization: Organization,
+    data: dict[str, Any],
+    user=None,
+    source: str = "system",
+    audit_data: dict[str, Any] | None = None,
+) -> ExchangeAccount:
+    """Add an exchange account (admin role). It starts unverified; audited without its credentials."""
+    data = dict(data)
+    _check_fields(data)
+    require_role(user=user, organization=organization, role=Role.ADMIN, action="Adding an exchange account")
+    account = ExchangeAccount(organization=organization, **data)
+    with transaction.atomic():
+        _account_full_clean(account)
+        account.save()
+        _record(
+            account,
+            kind="exchange_account.created",
+            message=f"Exchange account {account.label} ({account.exchange}) added.",
+            data=audit_data,
+            actor=user,
+            source=source,
+        )
+    return account
+
+
+def exchange_account_update(
+    *,
+    account: ExchangeAccount,
+    data: dict[str, Any],
+    user=None,
+    source: str = "system",
+    audit_data: dict[str, Any] | None = None,
+) -> ExchangeAccount:
+    """Edit an account (admin role). Empty or omitted credentials are kept; new ones make the
+    account unverified again, since nobody has checked them against the exchange yet."""
+    data = dict(data)
+    _check_fields(data)
+    require_role(user=user, organization=account.organization_id, role=Role.ADMIN, action="Editing an exchange account")
+    secrets = {name: data.pop(name) for name in SECRET_FIELDS if data.get(name)}
+    for name in SECRET_FIELDS:
+        data.pop(name, None)
+    with transaction.atomic():
+        locked = ExchangeAccount.objects.select_for_update().get(pk=account.pk)
+        for name, value in {**data, **secrets}.items():
+            setattr(locked, name, value)
+        changed = set(data) | set(secrets)
+        if secrets:
+            locked.status, locked.last_verified_at, locked.status_reason = ExchangeAccountStatus.UNVERIFIED, None, ""
+            changed |= {"status", "last_verified_at", "status_reason"}
+        _account_full_clean(locked)
+        locked.save(update_fields=sorted(changed | {"updated_at"}))
+        _record(
+            locked,
+            kind="exchange_account.updated",
+            message=f"Exchange account {locked.label} edited: {', '.join(sorted(changed)) or 'nothing'}.",
+            data=audit_data,
+            actor=user,
+            source=source,
+        )
+    return locked
+
+
+def _failure_reason(exc: ExchangeError, account: ExchangeAccount) -> str:
+    """A reason fit to show: what went wrong, in our words, with the exchange's own message when it
+    carries one, and every credential of the account blanked out of it."""
+    if isinstance(exc, AuthError):
+        lead = "The exchange refused the credentials (check the API key, secret and the key's permissions)"
+    elif not exc.permanent:
+        lead = "The exchange could not be reached"
+    else:
+        lead = "The exchange refused the request"
+    detail = exc.message
+    for secret in (account.api_key, account.api_secret, account.passphrase):
+        if secret:
+            detail = detail.replace(secret, "***")
+    return f"{lead}: {detail}"[:500]
+
+
+def exchange_account_verify(
+    *,
+    account: ExchangeAccount,
+    user=None,
+    source: str = "system",
+    audit_data: dict[str, Any] | None = None,
+) -> ExchangeAccount:
+    """Check the account's credentials by fetching its balance through the exchange gateway (admin
+    role). Success makes the account active with the time of the check; a refusal or an unreachable
+    exchange marks it in error with the reason. A paper account needs no credentials and verifies
+    at once. Either way the outcome is recorded in the event log and the account returned."""
+    from bots.models import EventLevel
+
+    require_role(
+        user=user, organization=account.organization_id, role=Role.ADMIN, action="Verifying an exchange account"
+    )
+    account = ExchangeAccount.objects.get(pk=account.pk)
+    error: str | None = None
+    assets = 0
+    if account.is_paper:
+        pass
+    elif not account.api_key or not account.api_secret:
+        error = "The account has no API key and secret to verify."
+    else:
+        from exchanges.gateway import Gateway
+
+        try:
+            assets = len(Gateway(account, policy=VERIFY_RETRY).balances())
+        except ExchangeError as exc:
+            error = _failure_reason(exc, account)
+    now = timezone.now()
+    if error is None:
+        values = {"status": ExchangeAccountStatus.ACTIVE, "status_reason": "", "last_verified_at": now}
+    else:
+        values = {"status": ExchangeAccountStatus.ERROR, "status_reason": error}
+    with transaction.atomic():
+        ExchangeAccount.objects.filter(pk=account.pk).update(updated_at=now, **values)
+        for name, value in values.items():
+            setattr(account, name, value)
+        account.updated_at = now
+        if error is None:
+            detail = "paper exchange" if account.is_paper else f"balance read, {assets} asset(s)"
+            _record(
+                account,
+                kind="exchange_account.verified",
+                message=f"Exchange account {account.label} verified ({detail}).",
+                data={**(audit_data or {}), "account": account.pk},
+                actor=user,
+                source=source,
+            )
+        else:
+            _record(
+                account,
+                kind="exchange_account.verify_failed",
+                message=f"Exchange account {account.label} failed verification: {error}",
+                level=EventLevel.WARNING,
+                data={**(audit_data or {}), "account": account.pk},
+                actor=user,
+                source=source,
+            )
+    return account
