@@ -1,0 +1,28 @@
+"""Customer pages. Every read is scoped to the organizations the user belongs to, and to the one
+selected in the session; writes check the member's role and then call a service."""
+
+from dashboard.views.accounts import account_verify, accounts
+from dashboard.views.api_keys import api_key_revoke_view, api_keys
+from dashboard.views.base import healthz, organization_switch
+from dashboard.views.bots import bot_detail, bot_edit, bot_new, bot_order_view, bot_start_view, bot_stop_view, home
+from dashboard.views.hummingbot import hummingbot
+from dashboard.views.risk import kill_switch, risk
+
+__all__ = [
+    "account_verify",
+    "accounts",
+    "api_key_revoke_view",
+    "api_keys",
+    "bot_detail",
+    "bot_edit",
+    "bot_new",
+    "bot_order_view",
+    "bot_start_view",
+    "bot_stop_view",
+    "healthz",
+    "home",
+    "hummingbot",
+    "kill_switch",
+    "organization_switch",
+    "risk",
+]
