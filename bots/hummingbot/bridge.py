@@ -26,6 +26,7 @@ from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from alerts.services import events_raised
 from bots.hummingbot import wire
 from bots.hummingbot.models import DeploymentStatus, HummingbotDeployment, HummingbotInstance, InstanceStatus
 from bots.models import ORDER_STATUS_RANK, BotEvent, EventLevel, EventSource, Fill, Order, OrderStatus
@@ -293,6 +294,7 @@ class Bridge:
                     )
                 )
             insert_rows(BotEvent, events)
+            events_raised(events)  # bulk inserts send no post_save: hand them to the alert rules
             self._announce(batch, came_online, events)
         self.stats["messages"] += len(messages)
         return batch

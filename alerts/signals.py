@@ -1,0 +1,26 @@
+"""Receivers: every BotEvent saved one at a time goes to the alert rules after commit, and a
+change to rules or channels drops this process's rule cache."""
+
+from __future__ import annotations
+
+from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.dispatch import receiver
+
+from alerts.models import AlertChannel, AlertRule
+from alerts.services import events_raised, rules_forget
+from bots.models import BotEvent
+
+
+@receiver(post_save, sender=BotEvent, dispatch_uid="alerts.bot_event_saved")
+def _bot_event_saved(sender, instance: BotEvent, created: bool, raw: bool = False, **kwargs) -> None:
+    if created and not raw:
+        events_raised([instance])
+
+
+@receiver(post_save, sender=AlertRule, dispatch_uid="alerts.rule_saved")
+@receiver(post_delete, sender=AlertRule, dispatch_uid="alerts.rule_deleted")
+@receiver(post_save, sender=AlertChannel, dispatch_uid="alerts.channel_saved")
+@receiver(post_delete, sender=AlertChannel, dispatch_uid="alerts.channel_deleted")
+@receiver(m2m_changed, sender=AlertRule.channels.through, dispatch_uid="alerts.rule_channels_changed")
+def _rules_changed(sender, **kwargs) -> None:
+    rules_forget()
