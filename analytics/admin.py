@@ -9,6 +9,7 @@ class MetricSnapshotAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
     list_display = [
         "ts",
         "bot_link",
+        "resolution",
         "balance",
         "equity",
         "pnl",
@@ -17,7 +18,7 @@ class MetricSnapshotAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
         "filled_orders",
         "volume_24h",
     ]
-    list_filter = [OrganizationListFilter]
+    list_filter = [OrganizationListFilter, "resolution"]
     search_fields = ["bot__name"]
     list_select_related = ["bot"]
     date_hierarchy = "ts"
