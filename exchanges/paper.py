@@ -3,13 +3,14 @@
 Market orders fill at the next price (the open of the next candle) worsened by the account's
 slippage; limit orders rest and fill at their price when a later candle trades through it, at
 most `paper_participation` of that candle's volume per candle (so thin candles give partial
-fills). Fees are charged in the quote currency. It answers through the same interface, and with
+fills). Fees are charged in the quote currency. The fill rule itself is `exchanges.fill_model`,
+which the backtester applies too. It answers through the same interface, and with
 the same errors, as a real exchange.
 """
 
 from __future__ import annotations
 
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 
@@ -21,16 +22,12 @@ from exchanges.errors import (
     InvalidOrderError,
     OrderNotFoundError,
 )
+from exchanges.fill_model import QUANTUM, FillTerms, is_marketable, maker_fill, q, resting_reserve, taker_fill
 from exchanges.market_data import ReplaySource
 from exchanges.models import ExchangeAccount, PaperBalance, PaperOrder, PaperTrade
 from exchanges.types import Balance, Candle, ExchangeOrder, ExchangeTrade, Market, OrderBook, OrderRequest, Ticker
 
-QUANTUM = Decimal("1e-18")
 OPEN = ("open", "partially_filled")
-
-
-def q(value: Decimal) -> Decimal:
-    return value.quantize(QUANTUM, rounding=ROUND_DOWN)
 
 
 def split_symbol(symbol: str) -> tuple[str, str]:
@@ -183,7 +180,7 @@ class PaperExchange(ExchangeClient):
         now = self.clock.now_ms()
         acc = self.account
         buy = request.side == "buy"
-        marketable = request.type == "market" or (request.price >= price_now if buy else request.price <= price_now)
+        marketable = is_marketable(side=request.side, type=request.type, price=request.price, reference=price_now)
         order = PaperOrder(
             account=acc,
             client_order_id=request.client_order_id,
@@ -198,22 +195,25 @@ class PaperExchange(ExchangeClient):
             updated_ms=now,
         )
         if not marketable:
-            reserve = q(request.price * request.amount * (1 + acc.paper_maker_fee)) if buy else request.amount
+            reserve = resting_reserve(
+                side=request.side, price=request.price, amount=request.amount, terms=FillTerms.of(acc)
+            )
             held = balances[quote if buy else base]
             self._take(held, reserve)
             held.locked += reserve
             order.reserved = reserve
             return order, []
-        # Takes liquidity at once: at the next price (market orders worsened by slippage, limit
-        # orders no worse than their limit).
-        if request.type == "market":
-            fill_price = price_now * (1 + acc.paper_slippage if buy else 1 - acc.paper_slippage)
-        else:
-            fill_price = min(request.price, price_now) if buy else max(request.price, price_now)
-        fill_price = q(fill_price)
-        fee = q(fill_price * request.amount * acc.paper_taker_fee)
-        self._take(balances[quote if buy else base], q(fill_price * request.amount) + fee if buy else request.amount)
-        return order, [self._book(order, balances, fill_price, request.amount, fee, now, maker=False)]
+        # Takes liquidity at once, at the next price (exchanges.fill_model).
+        fill = taker_fill(
+            side=request.side,
+            type=request.type,
+            amount=request.amount,
+            price=request.price,
+            reference=price_now,
+            terms=FillTerms.of(acc),
+        )
+        self._take(balances[quote if buy else base], fill.notional + fill.fee if buy else request.amount)
+        return order, [self._book(order, balances, fill.price, fill.amount, fill.fee, now, maker=False)]
 
     def cancel_order(
         self, *, symbol: str, order_id: str | None = None, client_order_id: str | None = None
@@ -294,16 +294,21 @@ class PaperExchange(ExchangeClient):
                 base, quote = split_symbol(order.symbol)
                 balances = self._locked_balances(base, quote)
                 trades = []
+                terms = FillTerms.of(self.account)
                 for candle in self.source.between(symbol, order.matched_until_ms, now):
-                    crossed = candle.low <= order.price if order.side == "buy" else candle.high >= order.price
-                    if crossed:
-                        room = q(candle.volume * self.account.paper_participation)
-                        amount = min(order.amount - order.filled, room)
-                        if amount > 0:
-                            fee = q(order.price * amount * self.account.paper_maker_fee)
-                            trades.append(
-                                self._book(order, balances, order.price, amount, fee, candle.ts + step, maker=True)
-                            )
+                    fill = maker_fill(
+                        side=order.side,
+                        price=order.price,
+                        remaining=order.amount - order.filled,
+                        high=candle.high,
+                        low=candle.low,
+                        volume=candle.volume,
+                        terms=terms,
+                    )
+                    if fill is not None:
+                        trades.append(
+                            self._book(order, balances, fill.price, fill.amount, fill.fee, candle.ts + step, maker=True)
+                        )
                     order.matched_until_ms = candle.ts + step
                     if order.status not in OPEN:
                         break

@@ -1,0 +1,528 @@
+"""Backtester throughput against backtrader (and backtesting.py), and the chart query.
+
+Backtests: `macd_trend` and `rsi_bb_atr` with their default parameters over the real Binance 5m
+candles of 8 pairs (the full files in ../shared/data/market, about 526,000 candles; the bundled
+6-week files in data/market when those are absent), 10,000 USDT each, 0.1% fee, 0.05% slippage on
+market orders. Our backtester runs the registered strategies (`spec.decide`), the risk check and
+the paper fill model. backtrader runs the same rules, written below as backtrader strategies on
+backtrader's data feed and broker (market orders at the next open, the same slippage and
+commission); backtesting.py the same again (prices per 1e-8 base unit, because it trades whole
+units). Every peer computes the indicators the strategies use with the same TA-Lib calls on the
+same trailing windows, so their decisions can be compared fill by fill.
+
+- bars_per_s / <strategy>_bars_per_s: candles per second of wall time over all pairs (run only,
+  data loaded beforehand); the same for backtrader (`cerebro.run()`, which includes its data
+  feed's preload) and backtesting.py (`Backtest.run()`).
+- speedup_vs_backtrader: our candles/s over backtrader's, both strategies together.
+- trades_match: every fill (pair, time, side, amount) of both strategies equal in our run and in
+  backtrader's; fills / backtrader_fills count them; price_max_rel_diff is the largest relative
+  gap of the fill prices (floats in the peers, Decimal in ours). backtesting_trades_match likewise.
+- strategy_us_per_bar: time inside our strategies' `decide` per candle; peer_rules_us_per_bar:
+  the same for the peers' rule code below (it computes only what the rules read, e.g. the 1h
+  closes, where the strategies' `Bars.resample` builds every 1h column); engine_us_per_bar,
+  backtrader_engine_us_per_bar, backtesting_engine_us_per_bar: what each engine spends per
+  candle around its rules (its run time minus the time in the rules, timed in the same run).
+- backtesting.py applies its spread when a trade opens only, so its exit prices sit 0.05% away
+  from ours and backtrader's; times, sides and amounts are compared as for backtrader.
+- chart_query_ms: `analytics.selectors.series(bot, start, end, 500)` over 525,600 one-minute
+  metric snapshots of one bot (a year), median of 7 warm runs on PostgreSQL; chart_points is how
+  many points it returned.
+Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import gzip
+import io
+import json
+import os
+import statistics
+import sys
+import time
+import warnings
+from decimal import ROUND_DOWN, Decimal
+
+import numpy as np
+from _django import ROOT, setup
+
+setup()
+
+import backtrader as bt  # noqa: E402
+import pandas as pd  # noqa: E402
+import talib  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from analytics.models import MetricSnapshot  # noqa: E402
+from backtest.data import bars_from_rows  # noqa: E402
+from backtest.engine import run_backtest  # noqa: E402
+from bots.models import Bot  # noqa: E402
+from exchanges.fill_model import FillTerms  # noqa: E402
+from exchanges.models import ExchangeAccount  # noqa: E402
+from organizations.models import Organization  # noqa: E402
+from strategies.registry import get as get_strategy  # noqa: E402
+from strategies.registry import validate_params  # noqa: E402
+
+STEP = 300_000
+CAPITAL = Decimal("10000")
+FEE = Decimal("0.001")
+SLIPPAGE = Decimal("0.0005")
+STRATEGIES = ("macd_trend", "rsi_bb_atr")
+FULL = ROOT.parent / "shared" / "data" / "market"
+BUNDLED = ROOT / "data" / "market"
+PAIRS = int(os.environ.get("BENCH_PAIRS", "8"))
+SNAPSHOTS = int(os.environ.get("BENCH_SNAPSHOTS", "525600"))
+E8 = Decimal("1e-8")
+
+
+def load_pairs() -> list[tuple[str, list]]:
+    files = sorted(FULL.glob("*_USDT-5m.json")) or sorted(BUNDLED.glob("*_USDT-5m.json.gz"))
+    pairs = []
+    for path in files[:PAIRS]:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt") as handle:
+            rows = json.load(handle)
+        pairs.append((path.name.split("-")[0].replace("_", "/"), rows))
+    return pairs
+
+
+# -- the rules, for the peers -----------------------------------------------------------------------
+def dec(value: float) -> Decimal:
+    return Decimal(repr(float(value)))
+
+
+def to_decimal8(value: float) -> Decimal:
+    return dec(value).quantize(E8)
+
+
+def amount_for(quote: Decimal, close: float) -> Decimal:
+    return (quote / dec(close)).quantize(E8, rounding=ROUND_DOWN)
+
+
+def finite(*values: float) -> bool:
+    return all(np.isfinite(v) for v in values)
+
+
+def volume_ratio(volume: np.ndarray, period: int) -> float:
+    if len(volume) < period + 1:
+        return 0.0
+    mean = float(np.mean(volume[-period - 1 : -1]))
+    return float(volume[-1]) / mean if mean > 0 else 0.0
+
+
+class Rules:
+    """One strategy's rules over trailing windows of numpy arrays; `decide` answers "buy", "sell"
+    or None for candle `i`, given whether a position is held and its average entry price."""
+
+    spent = 0.0  # seconds in `decide`, all instances together (the bench reads and resets it)
+
+    def __init__(self, key: str, arrays: dict[str, np.ndarray]) -> None:
+        self.key = key
+        self.p = validate_params(key, {})
+        self.need = get_strategy(key).warmup_bars(self.p)
+        self.a = arrays
+        self.state: dict = {}
+
+    def window(self, i: int) -> tuple[np.ndarray, ...]:
+        lo = i + 1 - self.need
+        a = self.a
+        return a["high"][lo : i + 1], a["low"][lo : i + 1], a["close"][lo : i + 1], a["volume"][lo : i + 1]
+
+    def decide(self, i: int, holding: bool, avg: Decimal) -> str | None:
+        started = time.perf_counter()
+        action = self.macd(i, holding) if self.key == "macd_trend" else self.rsi(i, holding, avg)
+        Rules.spent += time.perf_counter() - started
+        return action
+
+    def macd(self, i: int, holding: bool) -> str | None:
+        p = self.p
+        if i + 1 < self.need:
+            return None
+        high, low, close, volume = self.window(i)
+        _, _, hist = talib.MACD(close, p["fast_period"], p["slow_period"], p["signal_period"])
+        n = (len(close) // 12) * 12
+        htf_close = close[len(close) - n :].reshape(-1, 12)[:, -1]
+        ema = talib.EMA(htf_close, p["trend_ema_period"])
+        if not finite(hist[-1], hist[-2], ema[-1]):
+            return None
+        up = hist[-2] <= 0 < hist[-1]
+        down = hist[-2] >= 0 > hist[-1]
+        trend = htf_close[-1] > ema[-1]
+        if holding:
+            return "sell" if down or not trend else None
+        if not (up and trend) or volume_ratio(volume, p["volume_period"]) < float(p["volume_surge"]):
+            return None
+        atr = talib.ATR(high, low, close, 14)[-1]
+        upper, middle, lower = (x[-1] for x in talib.BBANDS(close, 20, 2.0, 2.0))
+        adx = talib.ADX(high, low, close, 14)[-1]
+        if not finite(atr, upper, middle, lower, adx) or middle <= 0:
+            return None
+        if p["atr_max_pct"] > 0 and atr / close[-1] * 100 > float(p["atr_max_pct"]):
+            return None
+        if p["bb_width_max_pct"] > 0 and (upper - lower) / middle * 100 > float(p["bb_width_max_pct"]):
+            return None
+        return "buy" if adx >= float(p["adx_min"]) else None
+
+    def rsi(self, i: int, holding: bool, avg: Decimal) -> str | None:
+        p, s = self.p, self.state
+        a = self.a
+        last = dec(a["close"][i])
+        bar = int(a["ts"][i])
+        if holding:
+            if "stop" not in s or (avg > 0 and not s.get("anchored")):
+                atr = s["atr"]
+                ref = avg if avg > 0 else last
+                s.update(stop=ref - p["stop_atr"] * atr, take=ref + p["take_profit_atr"] * atr, anchored=avg > 0)
+            after = bar > s.get("bar", -1)
+            if last <= s["stop"] or (after and to_decimal8(a["low"][i]) <= s["stop"]):
+                return "sell"
+            if last >= s["take"] or (after and to_decimal8(a["high"][i]) >= s["take"]):
+                return "sell"
+            return None
+        for k in ("atr", "stop", "take", "anchored"):
+            s.pop(k, None)
+        if i + 1 < self.need or s.get("bar") == bar:
+            return None
+        high, low, close, volume = self.window(i)
+        rsi = talib.RSI(close, p["rsi_period"])[-1]
+        _, _, lower = talib.BBANDS(close, p["bb_period"], float(p["bb_stddev"]), float(p["bb_stddev"]))
+        atr = talib.ATR(high, low, close, p["atr_period"])[-1]
+        if not finite(rsi, lower[-1], atr):
+            return None
+        if rsi > float(p["rsi_oversold"]) or close[-1] > lower[-1]:
+            return None
+        if volume_ratio(volume, p["volume_period"]) < float(p["volume_ratio"]):
+            return None
+        atr_d = to_decimal8(atr)
+        s.update(bar=bar, atr=atr_d, stop=last - p["stop_atr"] * atr_d, take=last + p["take_profit_atr"] * atr_d)
+        s["anchored"] = False
+        return "buy"
+
+
+def arrays_of(rows: list) -> dict[str, np.ndarray]:
+    bars = bars_from_rows(rows)
+    return {
+        "ts": bars.ts,
+        "open": bars.open,
+        "high": bars.high,
+        "low": bars.low,
+        "close": bars.close,
+        "volume": bars.volume,
+    }
+
+
+# -- ours -------------------------------------------------------------------------------------------
+def run_ours(key: str, pairs: list) -> tuple[float, int, list, float]:
+    spent = [0.0]
+    decide = get_strategy(key).decide
+
+    def timed(ctx):
+        started = time.perf_counter()
+        decision = decide(ctx)
+        spent[0] += time.perf_counter() - started
+        return decision
+
+    spec = dataclasses.replace(get_strategy(key), decide=timed)
+    params = validate_params(key, {})
+    terms = FillTerms(taker_fee=FEE, maker_fee=FEE, slippage=SLIPPAGE)
+    data = [(symbol, bars_from_rows(rows)) for symbol, rows in pairs]
+    fills, candles = [], 0
+    started = time.perf_counter()
+    for symbol, bars in data:
+        outcome = run_backtest(
+            spec=spec, params=params, bars=bars, symbol=symbol, step_ms=STEP, capital=CAPITAL, terms=terms
+        )
+        candles += len(bars)
+        # A fill at decision time T trades at the open of the first candle opening at or after T
+        # (later than T after an exchange outage): named by that candle, as the peers name theirs.
+        at = np.searchsorted(bars.ts, [f.ts_ms for f in outcome.fills])
+        fills += [
+            (symbol, int(bars.ts[k]), f.side, f.amount, float(f.price))
+            for f, k in zip(outcome.fills, at, strict=True)
+            if k < len(bars)
+        ]
+    return time.perf_counter() - started, candles, fills, spent[0]
+
+
+# -- backtrader -------------------------------------------------------------------------------------
+class BacktraderRules(bt.Strategy):
+    params = (("key", ""), ("symbol", ""), ("arrays", None))
+
+    def start(self):
+        self.rules = Rules(self.p.key, self.p.arrays)
+        self.ts = self.p.arrays["ts"]
+        self.fills = []
+
+    def notify_order(self, order):
+        if order.status == order.Completed:
+            i = len(self.data) - 1
+            side = "buy" if order.isbuy() else "sell"
+            amount = dec(abs(order.executed.size)).quantize(E8)
+            self.fills.append((self.p.symbol, int(self.ts[i]), side, amount, order.executed.price))
+
+    def next(self):
+        i = len(self.data) - 1
+        size = self.position.size
+        avg = dec(self.position.price) if size else Decimal(0)
+        action = self.rules.decide(i, size > 0, avg)
+        if action == "buy":
+            amount = amount_for(self.rules.p["order_quote"], self.rules.a["close"][i])
+            if amount > 0:
+                self.buy(size=float(amount))
+        elif action == "sell":
+            self.close()
+
+
+def run_backtrader(key: str, pairs: list) -> tuple[float, int, list]:
+    frames = []
+    for symbol, rows in pairs:
+        arrays = arrays_of(rows)
+        frame = pd.DataFrame(
+            {k: arrays[k] for k in ("open", "high", "low", "close", "volume")},
+            index=pd.to_datetime(arrays["ts"], unit="ms"),
+        )
+        frames.append((symbol, arrays, frame))
+    fills, candles, elapsed = [], 0, 0.0
+    for symbol, arrays, frame in frames:
+        cerebro = bt.Cerebro(stdstats=False)
+        cerebro.adddata(bt.feeds.PandasData(dataname=frame))
+        cerebro.broker.setcash(float(CAPITAL))
+        cerebro.broker.setcommission(commission=float(FEE))
+        cerebro.broker.set_slippage_perc(float(SLIPPAGE), slip_open=True, slip_match=True, slip_out=True)
+        cerebro.addstrategy(BacktraderRules, key=key, symbol=symbol, arrays=arrays)
+        started = time.perf_counter()
+        strategy = cerebro.run()[0]
+        elapsed += time.perf_counter() - started
+        candles += len(frame)
+        fills += strategy.fills
+    return elapsed, candles, fills
+
+
+# -- backtesting.py ---------------------------------------------------------------------------------
+UNIT = Decimal("1e-8")  # backtesting.py trades whole units: one unit is 1e-8 base
+
+
+def run_backtesting(key: str, pairs: list) -> tuple[float, int, list] | None:
+    try:
+        from backtesting import Backtest, Strategy
+    except ImportError:
+        return None
+
+    class Peer(Strategy):
+        arrays: dict = {}
+        symbol = ""
+        key_name = ""
+
+        def init(self):
+            self.rules = Rules(self.key_name, self.arrays)
+            self.fills = []
+            self.seen = 0
+
+        def next(self):
+            i = len(self.data) - 1
+            holding = self.position.size > 0
+            avg = Decimal(0)
+            if holding:
+                avg = dec(self.trades[-1].entry_price) / UNIT
+            action = self.rules.decide(i, holding, avg)
+            if action == "buy":
+                amount = amount_for(self.rules.p["order_quote"], self.arrays["close"][i])
+                if amount > 0:
+                    self.buy(size=int(amount / UNIT))
+            elif action == "sell":
+                self.position.close()
+
+    fills, candles, elapsed = [], 0, 0.0
+    for symbol, rows in pairs:
+        arrays = arrays_of(rows)
+        scale = float(UNIT)
+        frame = pd.DataFrame(
+            {
+                "Open": arrays["open"] * scale,
+                "High": arrays["high"] * scale,
+                "Low": arrays["low"] * scale,
+                "Close": arrays["close"] * scale,
+                "Volume": arrays["volume"],
+            },
+            index=pd.to_datetime(arrays["ts"], unit="ms"),
+        )
+        peer = type("PeerRun", (Peer,), {"arrays": arrays, "symbol": symbol, "key_name": key})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            test = Backtest(
+                frame,
+                peer,
+                cash=float(CAPITAL),
+                commission=float(FEE),
+                spread=float(SLIPPAGE),
+                finalize_trades=True,
+            )
+            started = time.perf_counter()
+            result = test.run()
+            elapsed += time.perf_counter() - started
+        candles += len(frame)
+        ts = arrays["ts"]
+        index = {t: n for n, t in enumerate(frame.index)}
+        for trade in result["_trades"].itertuples():
+            amount = (Decimal(int(abs(trade.Size))) * UNIT).quantize(E8)
+            entry_i = index[trade.EntryTime]
+            fills.append((symbol, int(ts[entry_i]), "buy", amount, trade.EntryPrice / scale))
+            if trade.ExitTime in index and trade.ExitBar < len(frame) - 1:
+                fills.append((symbol, int(ts[index[trade.ExitTime]]), "sell", amount, trade.ExitPrice / scale))
+    return elapsed, candles, fills
+
+
+def compare(ours: list, peer: list) -> tuple[bool, float | None]:
+    key = [(s, t, side, amount) for s, t, side, amount, _ in ours]
+    peer_key = [(s, t, side, amount) for s, t, side, amount, _ in peer]
+    if sorted(key) != sorted(peer_key):
+        return False, None
+    gaps = [
+        abs(a[4] - b[4]) / a[4]
+        for a, b in zip(sorted(ours, key=lambda f: f[:4]), sorted(peer, key=lambda f: f[:4]), strict=True)
+    ]
+    return True, max(gaps, default=0.0)
+
+
+# -- the chart query --------------------------------------------------------------------------------
+def chart_bot() -> Bot:
+    org, _ = Organization.objects.get_or_create(slug="bench-chart", defaults={"name": "Bench chart"})
+    account = ExchangeAccount.objects.filter(organization=org).first() or ExchangeAccount.objects.create(
+        organization=org, exchange="paper", label="bench chart"
+    )
+    bot = Bot.objects.filter(organization=org, name="chart").first()
+    if bot is None:
+        bot = Bot.objects.create(
+            organization=org,
+            name="chart",
+            strategy="macd_trend",
+            params={},
+            exchange_account=account,
+            symbol="BTC/USDT",
+        )
+    return bot
+
+
+def fill_snapshots(bot: Bot, start: dt.datetime, count: int) -> None:
+    """`count` one-minute snapshots from `start`, written with COPY (once; kept between runs)."""
+    if MetricSnapshot.objects.filter(bot=bot).count() == count:
+        return
+    MetricSnapshot.objects.filter(bot=bot).delete()
+    given = {"organization_id", "bot_id", "ts", "balance", "equity", "pnl", "pnl_pct"}
+    extra = [
+        f
+        for f in MetricSnapshot._meta.concrete_fields
+        if f.column not in given and not f.primary_key and f.has_default()
+    ]
+    columns = ["organization_id", "bot_id", "ts", "balance", "equity", "pnl", "pnl_pct", *(f.column for f in extra)]
+    defaults = [f.get_default() for f in extra]
+    rng = np.random.default_rng(7)
+    equity = 10_000 * np.cumprod(1 + rng.normal(0, 0.0005, count))
+    table = connection.ops.quote_name(MetricSnapshot._meta.db_table)
+    buffer = io.StringIO()
+    for n in range(count):
+        e = round(float(equity[n]), 8)
+        ts = start + dt.timedelta(minutes=n)
+        row = [bot.organization_id, bot.pk, ts.isoformat(), "10000", e, round(e - 10_000, 8), round(e / 100 - 100, 8)]
+        buffer.write("\t".join(str(v) for v in (*row, *defaults)) + "\n")
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            copy.write(buffer.getvalue())
+        cursor.execute(f"ANALYZE {table}")
+
+
+def chart_query() -> dict:
+    from analytics.selectors import series
+
+    bot = chart_bot()
+    end = timezone.now().replace(second=0, microsecond=0)
+    start = end - dt.timedelta(minutes=SNAPSHOTS)
+    first = MetricSnapshot.objects.filter(bot=bot).order_by("ts").values_list("ts", flat=True).first()
+    if first is not None:
+        start = first
+        end = start + dt.timedelta(minutes=SNAPSHOTS)
+    fill_snapshots(bot, start, SNAPSHOTS)
+    series(bot, start, end, 500)  # warm the cache as a chart being watched would be
+    times, points = [], 0
+    for _ in range(7):
+        began = time.perf_counter()
+        points = len(series(bot, start, end, 500))
+        times.append((time.perf_counter() - began) * 1000)
+    return {
+        "chart_snapshots": MetricSnapshot.objects.filter(bot=bot).count(),
+        "chart_points": points,
+        "chart_query_ms": round(statistics.median(times), 1),
+    }
+
+
+def main() -> None:
+    pairs = load_pairs()
+    line: dict = {"bench": "backtest", "pairs": len(pairs), "candles": sum(len(r) for _, r in pairs)}
+    ours_t = peer_t = ours_n = peer_n = in_ours = in_peer = in_btpy = 0.0
+    ours_all, peer_all, btpy_all = [], [], []
+    btpy_t = btpy_n = 0.0
+    btpy_ok = True
+    for key in STRATEGIES:
+        t, n, fills, spent = run_ours(key, pairs)
+        in_ours += spent
+        Rules.spent = 0.0
+        pt, pn, peer_fills = run_backtrader(key, pairs)
+        in_peer += Rules.spent
+        ours_t, ours_n, peer_t, peer_n = ours_t + t, ours_n + n, peer_t + pt, peer_n + pn
+        ours_all += fills
+        peer_all += peer_fills
+        match, _ = compare(fills, peer_fills)
+        line |= {
+            f"{key}_bars_per_s": round(n / t),
+            f"{key}_backtrader_bars_per_s": round(pn / pt),
+            f"{key}_fills": len(fills),
+            f"{key}_backtrader_fills": len(peer_fills),
+            f"{key}_trades_match": match,
+        }
+        Rules.spent = 0.0
+        btpy = run_backtesting(key, pairs)
+        in_btpy += Rules.spent
+        if btpy is None:
+            btpy_ok = False
+        else:
+            bt_t, bt_n, bt_fills = btpy
+            btpy_t, btpy_n = btpy_t + bt_t, btpy_n + bt_n
+            btpy_all += bt_fills
+            line |= {
+                f"{key}_backtesting_bars_per_s": round(bt_n / bt_t),
+                f"{key}_backtesting_fills": len(bt_fills),
+            }
+        print(f"{key} done", file=sys.stderr)
+    match, gap = compare(ours_all, peer_all)
+    line |= {
+        "bars_per_s": round(ours_n / ours_t),
+        "backtrader_bars_per_s": round(peer_n / peer_t),
+        "speedup_vs_backtrader": round((ours_n / ours_t) / (peer_n / peer_t), 2),
+        "trades_match": match,
+        "fills": len(ours_all),
+        "backtrader_fills": len(peer_all),
+        "price_max_rel_diff": gap,
+        # Per-candle cost split: the strategy's own decision, and the engine around it.
+        "strategy_us_per_bar": round(in_ours / ours_n * 1e6, 1),
+        "engine_us_per_bar": round((ours_t - in_ours) / ours_n * 1e6, 1),
+        "peer_rules_us_per_bar": round(in_peer / peer_n * 1e6, 1),
+        "backtrader_engine_us_per_bar": round((peer_t - in_peer) / peer_n * 1e6, 1),
+    }
+    if btpy_ok:
+        btpy_match, btpy_gap = compare(ours_all, btpy_all)
+        line |= {
+            "backtesting_bars_per_s": round(btpy_n / btpy_t),
+            "speedup_vs_backtesting": round((ours_n / ours_t) / (btpy_n / btpy_t), 2),
+            "backtesting_trades_match": btpy_match,
+            "backtesting_fills": len(btpy_all),
+            "backtesting_price_max_rel_diff": btpy_gap,
+            "backtesting_engine_us_per_bar": round((btpy_t - in_btpy) / btpy_n * 1e6, 1),
+        }
+    line |= chart_query()
+    print(json.dumps(line))
+
+
+if __name__ == "__main__" and not os.environ.get("NO_MAIN"):
+    main()
