@@ -26,11 +26,13 @@ run: $(VENV)/.local-installed
 	@echo
 	@echo "Back office: http://127.0.0.1:8000/   admin: http://127.0.0.1:8000/admin/"
 	@echo
+	rm -rf var/prometheus && mkdir -p var/prometheus  # metrics of the previous run would be summed in
 	$(VENV)/bin/honcho start -f Procfile
 
 ## make test: install, bring up PostgreSQL/Redis/Mosquitto if stopped, run the whole suite.
 test: $(VENV)/.test-installed
 	./scripts/ensure-services.sh
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y chromium)  # browser tests drive Debian's Chromium
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest --create-db $(PYTEST_ARGS)

@@ -8,6 +8,7 @@ CELERY_BROKER_URL, MQTT_URL.
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -40,6 +41,7 @@ INSTALLED_APPS = [
     "risk",
     "bots",
     "analytics",
+    "backtest",
     "alerts",
     "dashboard",
     "api",
@@ -105,6 +107,10 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard:home"
 LOGOUT_REDIRECT_URL = "login"
+# Sign-in attempts (dashboard and admin): after this many failures per username or per address
+# within the window, attempts are refused until it ends (core/ratelimit.py).
+LOGIN_RATE_LIMIT_ATTEMPTS = env.int("LOGIN_RATE_LIMIT_ATTEMPTS", default=5)
+LOGIN_RATE_LIMIT_WINDOW_SECONDS = env.int("LOGIN_RATE_LIMIT_WINDOW_SECONDS", default=15 * 60)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -134,6 +140,9 @@ if REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# The cache holds API throttles and sign-in attempt counters: shared by every process on Redis.
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 
 # Celery. Without CELERY_BROKER_URL the broker is a folder on disk, which needs no server and is
 # shared by web, worker and beat on one machine.
@@ -184,6 +193,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The schema endpoint is not part of the API it describes.
+    "SERVE_INCLUDE_SCHEMA": False,
     "ENUM_NAME_OVERRIDES": {
         "BotStatusEnum": "bots.state.BotStatus",
         "OrderStatusEnum": "bots.models.OrderStatus",
@@ -248,4 +259,28 @@ CELERY_BEAT_SCHEDULE = {
     "hummingbot-health": {"task": "bots.tasks.hummingbot_health", "schedule": 10.0, "options": {"expires": 20}},
     # Streams are at most once: every 5 minutes, /history repairs the fills the bridge missed.
     "hummingbot-reconcile": {"task": "bots.hummingbot.tasks.hb_reconcile_all", "schedule": 300.0},
+    "metric-snapshots": {"task": "analytics.tasks.take_snapshots", "schedule": 60.0, "options": {"expires": 50}},
+    "metric-snapshots-downsample": {"task": "analytics.tasks.downsample_snapshots", "schedule": 3600.0},
+    # Yesterday's figures to the alert rules subscribed to summary.daily (CELERY_TIMEZONE is UTC).
+    "alerts-daily-summary": {"task": "alerts.tasks.daily_summary", "schedule": crontab(minute=5, hour=0)},
 }
+
+# Analytics. Metric snapshots are kept at 1 minute for ANALYTICS_RAW_RETENTION_DAYS, then as hourly
+# rows until ANALYTICS_HOURLY_RETENTION_DAYS, then as daily rows.
+ANALYTICS_RAW_RETENTION_DAYS = env.int("ANALYTICS_RAW_RETENTION_DAYS", default=7)
+ANALYTICS_HOURLY_RETENTION_DAYS = env.int("ANALYTICS_HOURLY_RETENTION_DAYS", default=90)
+
+# Prometheus. /metrics answers a request bearing `Authorization: Bearer <METRICS_TOKEN>` or a
+# signed-in staff member, nobody else. With PROMETHEUS_MULTIPROC_DIR set (as `make run` does),
+# every process writes its metrics there and a scrape sums them; the folder must be emptied before
+# the processes start (prometheus_client reads the variable itself, too).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+if PROMETHEUS_MULTIPROC_DIR:
+    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+# Request counts and latencies (django-prometheus): first and last, to time everything between.
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    *MIDDLEWARE,
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
