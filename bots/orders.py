@@ -180,7 +180,7 @@ def orders_place(
     resumed = {cid: order_resume(order=order, gateway=gateway) for cid, order in by_cid.items()}
     if fresh:
         try:
-            Order.objects.bulk_create(list(fresh.values()))  # one INSERT, committed before sending
+            insert_rows(Order, list(fresh.values()))  # one INSERT, committed before sending
         except IntegrityError:
             # Another worker saved some of these intents a moment ago: take them one at a time.
             return [_place_one_racing(account, cid, intent, gateway) for cid, intent in zip(cids, intents, strict=True)]

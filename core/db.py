@@ -65,13 +65,15 @@ def _plain(field: models.Field) -> bool:
 
 
 def insert_rows(model: type[models.Model], rows: Sequence[models.Model]) -> None:
-    """Insert new rows and give them their primary keys, like bulk_create. On PostgreSQL the ids
-    are drawn from the table's sequence in one statement and the rows sent with COPY, which skips
-    building a parameterised INSERT (the costly part for thousands of rows). A unique violation
-    raises IntegrityError and inserts nothing, as bulk_create does."""
+    """Insert new rows and give them their primary keys, like bulk_create. On PostgreSQL a few rows
+    go in one `INSERT ... RETURNING` (one round trip: bulk_create adds a BEGIN and a COMMIT
+    around it outside a transaction); many rows get ids drawn from the table's sequence in one
+    statement and are sent with COPY, which skips building a parameterised INSERT (the costly
+    part for thousands of rows). A unique violation raises IntegrityError and inserts nothing,
+    as bulk_create does."""
     if not rows:
         return
-    if connection.vendor != "postgresql" or len(rows) < 50:
+    if connection.vendor != "postgresql":
         model._default_manager.bulk_create(rows)
         return
     meta = model._meta
@@ -87,6 +89,9 @@ def insert_rows(model: type[models.Model], rows: Sequence[models.Model]) -> None
             for row in rows:
                 if getattr(row, field.attname) is None or field.auto_now:
                     setattr(row, field.attname, now)
+    if len(rows) < 50:
+        _insert_returning(model, rows, fields)
+        return
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
@@ -107,6 +112,31 @@ def insert_rows(model: type[models.Model], rows: Sequence[models.Model]) -> None
                     value = getattr(row, attname)
                     values.append(value if as_is or value is None else field.get_db_prep_save(value, conn))
                 copy.write_row(values)
+    for row, row_id in zip(rows, ids, strict=True):
+        row.pk = row_id
+        row._state.adding = False
+        row._state.db = connection.alias
+
+
+def _insert_returning(model: type[models.Model], rows: Sequence[models.Model], fields: list) -> None:
+    """One multi-row INSERT that returns the new ids (a single statement is atomic by itself)."""
+    qn = connection.ops.quote_name
+    meta = model._meta
+    conn = connections[connection.alias]
+    plain = [_plain(f) for f in fields]
+    params: list = []
+    for row in rows:
+        for field, as_is in zip(fields, plain, strict=True):
+            value = getattr(row, field.attname)
+            params.append(value if as_is or value is None else field.get_db_prep_save(value, conn))
+    marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    sql = (
+        f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(f.column) for f in fields)})"
+        f" VALUES {', '.join([marks] * len(rows))} RETURNING {qn(meta.pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        ids = [r[0] for r in cursor.fetchall()]
     for row, row_id in zip(rows, ids, strict=True):
         row.pk = row_id
         row._state.adding = False
