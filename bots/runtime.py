@@ -402,7 +402,8 @@ def _sync_open_orders(snap: Snapshot, gateway, state: dict, now_ms: int) -> bool
         if state.get("synced_bar") == bar and all(o.exchange_order_id for o in sent):
             return False
         state["synced_bar"] = bar
-    reported = {o.client_order_id: o for o in gateway.open_orders(snap.bot.symbol)}
+    mine = [o.client_order_id for o in sent]
+    reported = {o.client_order_id: o for o in gateway.open_orders(snap.bot.symbol, client_order_ids=mine)}
     items = []
     for order in sent:
         update = reported.get(order.client_order_id)

@@ -8,7 +8,7 @@ the account's circuit breaker, and unhealthy answers feed it.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TypeVar
 
 from django.conf import settings
@@ -95,8 +95,10 @@ class Gateway:
             lambda: self.client.fetch_order(symbol=symbol, order_id=order_id, client_order_id=client_order_id)
         )
 
-    def open_orders(self, symbol: str | None = None) -> list[ExchangeOrder]:
-        return self._read(lambda: self.client.open_orders(symbol))
+    def open_orders(
+        self, symbol: str | None = None, client_order_ids: Collection[str] | None = None
+    ) -> list[ExchangeOrder]:
+        return self._read(lambda: self.client.open_orders(symbol, client_order_ids))
 
     def orders_since(self, symbol: str, since: int) -> list[ExchangeOrder]:
         return self._read(lambda: self.client.orders_since(symbol, since))
