@@ -20,9 +20,11 @@ PLAIN_FIELDS = (
 
 
 def update_rows(model: type[models.Model], rows: Sequence[models.Model], fields: Sequence[str]) -> None:
-    """Write `fields` of each row, by primary key, in one statement on PostgreSQL
-    (`UPDATE ... FROM (VALUES ...)`), instead of one UPDATE per row or bulk_update's CASE over
-    every column, which costs more to build than to run. Elsewhere: one UPDATE per row."""
+    """Write `fields` of each row, by primary key, in one statement on PostgreSQL: one array per
+    column, unnested side by side (`UPDATE ... FROM unnest(...)`). That is a handful of
+    parameters whatever the row count, where one placeholder per value costs more to build and
+    parse than the update takes to run, and bulk_update's CASE per column more still.
+    Elsewhere: one UPDATE per row."""
     if not rows:
         return
     if connection.vendor != "postgresql" or len(rows) == 1:
@@ -33,21 +35,18 @@ def update_rows(model: type[models.Model], rows: Sequence[models.Model], fields:
     qn = connection.ops.quote_name
     columns = [meta.get_field(name) for name in fields]
     pk = meta.pk
-    casts = [f"%s::{pk.db_type(connection)}"] + [f"%s::{c.db_type(connection)}" for c in columns]
-    row_sql = "(" + ", ".join(casts) + ")"
-    params: list = []
-    for row in rows:
-        params.append(pk.get_db_prep_save(row.pk, connection))
-        params.extend(c.get_db_prep_save(getattr(row, c.attname), connection) for c in columns)
+    arrays = [[pk.get_db_prep_save(row.pk, connection) for row in rows]]
+    arrays += [[c.get_db_prep_save(getattr(row, c.attname), connection) for row in rows] for c in columns]
+    casts = ", ".join(f"%s::{c.db_type(connection)}[]" for c in [pk, *columns])
     names = ", ".join(qn(c.column) for c in [pk, *columns])
     assignments = ", ".join(f"{qn(c.column)} = v.{qn(c.column)}" for c in columns)
     sql = (
         f"UPDATE {qn(meta.db_table)} AS t SET {assignments} "
-        f"FROM (VALUES {', '.join([row_sql] * len(rows))}) AS v({names}) "
+        f"FROM unnest({casts}) AS v({names}) "
         f"WHERE t.{qn(pk.column)} = v.{qn(pk.column)}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, arrays)
 
 
 def _plain(field: models.Field) -> bool:

@@ -20,9 +20,9 @@ def test_it_updates_many_rows_in_one_statement_with_their_own_values():
     for i, order in enumerate(orders):
         order.filled = Decimal("0.00000000000000000" + str(i + 1))
         order.status = ["open", "filled", "canceled"][i]
-        order.raw = {"i": i, "nested": {"ok": True}}
+        order.raw = {"i": i, "nested": {"ok": True}, "text": 'a,b{c}"d\'e\\'}
         order.closed_at = None if i == 0 else when + dt.timedelta(minutes=i)
-        order.exchange_order_id = f"x{i}"
+        order.exchange_order_id = f"x{i}" if i else 'x,{"}\'\\ NULL'  # array-literal specials
     with CaptureQueriesContext(connection) as ctx:
         update_rows(Order, orders, ["filled", "status", "raw", "closed_at", "exchange_order_id"])
     assert len(ctx.captured_queries) == 1
@@ -30,9 +30,9 @@ def test_it_updates_many_rows_in_one_statement_with_their_own_values():
         row = Order.objects.get(pk=order.pk)
         assert row.filled == Decimal("0.00000000000000000" + str(i + 1))
         assert row.status == ["open", "filled", "canceled"][i]
-        assert row.raw == {"i": i, "nested": {"ok": True}}
+        assert row.raw == order.raw
         assert row.closed_at == (None if i == 0 else when + dt.timedelta(minutes=i))
-        assert row.exchange_order_id == f"x{i}"
+        assert row.exchange_order_id == order.exchange_order_id
         assert row.amount == order.amount  # columns not named are left alone
 
 
