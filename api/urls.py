@@ -2,6 +2,7 @@ from django.urls import path, re_path
 from rest_framework.routers import DefaultRouter
 
 from api import views
+from backtest.views import BacktestViewSet
 
 router = DefaultRouter()
 router.register("bots", views.BotViewSet, basename="bot")
@@ -18,6 +19,7 @@ router.register("kill-switch", views.KillSwitchViewSet, basename="kill-switch")
 router.register("hummingbot/instances", views.HummingbotInstanceViewSet, basename="hummingbot-instance")
 router.register("hummingbot/deployments", views.HummingbotDeploymentViewSet, basename="hummingbot-deployment")
 router.register("members", views.MembershipViewSet, basename="member")
+router.register("backtests", BacktestViewSet, basename="backtest")
 
 app_name = "api"
 urlpatterns = [

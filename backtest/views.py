@@ -1,16 +1,17 @@
-"""A small REST surface for backtests: list, read (with results) and queue a new one. Mounted by
-the project's URL configuration; authentication, errors and throttling are the API's own."""
+"""Backtests in the REST API (/api/v1/backtests/): list, read (with results) and queue a new one.
+Authentication, scoping, pagination, errors and throttling are the API's own."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from django.shortcuts import get_object_or_404
-from rest_framework import serializers, status
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status
+from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from api.access import Access
+from api.views import ScopedViewSet
 from backtest.models import Backtest
 from backtest.services import RANKABLE, backtest_create
 from organizations.models import Organization, Role
@@ -64,20 +65,38 @@ class BacktestCreateSerializer(serializers.Serializer):
     end = serializers.DateTimeField()
     capital = serializers.DecimalField(max_digits=38, decimal_places=18, default=Decimal("1000"))
 
-    def __init__(self, *args, access: Access, **kwargs):
+    def __init__(self, *args, access: Access | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["organization"].queryset = access.organizations()
+        if access is not None:
+            self.fields["organization"].queryset = access.organizations()
 
 
-class BacktestListView(APIView):
-    """GET: the caller's backtests, newest first (results left out). POST: queue a backtest."""
+@extend_schema_view(
+    list=extend_schema(summary="The caller's backtests, newest first (results left out)"),
+    retrieve=extend_schema(summary="One backtest with its results"),
+)
+class BacktestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
+    """Backtests of the caller's organizations; another organization's answers 404."""
 
-    def get(self, request):
-        rows = Access.of(request).scope(Backtest.objects.all()).order_by("-created_at")[:200]
-        return Response(BacktestSummarySerializer(rows, many=True).data)
+    model = Backtest
+    serializer_class = BacktestSummarySerializer
 
-    def post(self, request):
-        access = Access.of(request)
+    def get_queryset(self):
+        rows = super().get_queryset()
+        if self.action == "list":
+            rows = rows.defer("results")
+        return rows
+
+    def get_serializer_class(self):
+        return BacktestDetailSerializer if self.action == "retrieve" else BacktestSummarySerializer
+
+    @extend_schema(
+        request=BacktestCreateSerializer,
+        responses={201: BacktestDetailSerializer},
+        summary="Queue a backtest (or a parameter sweep); a worker runs it and reports progress",
+    )
+    def create(self, request: Request) -> Response:
+        access = self.access
         data = BacktestCreateSerializer(data=request.data, access=access)
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
@@ -85,11 +104,3 @@ class BacktestListView(APIView):
         access.require_key(organization=organization, role=Role.TRADER, action="Running a backtest")
         backtest = backtest_create(organization=organization, user=access.service_user, **fields)
         return Response(BacktestDetailSerializer(backtest).data, status=status.HTTP_201_CREATED)
-
-
-class BacktestDetailView(APIView):
-    """GET: one backtest with its results; another organization's answers 404."""
-
-    def get(self, request, pk: int):
-        backtest = get_object_or_404(Access.of(request).scope(Backtest.objects.all()), pk=pk)
-        return Response(BacktestDetailSerializer(backtest).data)

@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCH_DB = "backoffice_bench"
+BENCH_DB = os.environ.get("BENCH_DB", "backoffice_bench")
 
 
 def setup() -> None:

@@ -20,7 +20,7 @@ import secrets
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -182,7 +182,7 @@ def orders_place(
     resumed = {cid: order_resume(order=order, gateway=gateway) for cid, order in by_cid.items()}
     if fresh:
         try:
-            Order.objects.bulk_create(list(fresh.values()))  # one INSERT, committed before sending
+            insert_rows(Order, list(fresh.values()))  # one INSERT, committed before sending
         except IntegrityError:
             # Another worker saved some of these intents a moment ago: take them one at a time.
             return [_place_one_racing(account, cid, intent, gateway) for cid, intent in zip(cids, intents, strict=True)]
@@ -392,11 +392,7 @@ def fills_record_many(*, items: list[tuple[Order, list[ExchangeTrade]]]) -> list
     by_account: dict[int, list[str]] = {}
     for order in orders.values():
         by_account.setdefault(order.exchange_account_id, []).extend(mine[order.pk])
-    wanted = Q(order_id__in=list(orders))
-    for account_id, trade_ids in by_account.items():
-        if trade_ids:
-            wanted |= Q(exchange_account_id=account_id, trade_id__in=trade_ids)
-    stored = list(Fill.objects.filter(wanted).values_list("exchange_account_id", "trade_id", "amount", "order_id"))
+    stored = _stored_fills(list(orders), by_account)
     known = {(account, trade_id) for account, trade_id, _, _ in stored}
     totals: dict[int, Decimal] = {}
     for _, _, amount, order_id in stored:
@@ -440,6 +436,27 @@ def fills_record_many(*, items: list[tuple[Order, list[ExchangeTrade]]]) -> list
     live.publish_fills(new)
     live.publish_positions(position_apply_fills(fills=new))
     return new
+
+
+def _stored_fills(order_ids: list[int], trade_ids: dict[int, list[str]]) -> list[tuple[int, str, Decimal, int]]:
+    """(account, trade id, amount, order) of the fills stored for these orders, or with these
+    trade ids on these accounts. Each id list is one array parameter (a batch of thousands of
+    fills would otherwise be thousands of placeholders)."""
+    if connection.vendor != "postgresql":
+        wanted = Q(order_id__in=order_ids)
+        for account_id, ids in trade_ids.items():
+            if ids:
+                wanted |= Q(exchange_account_id=account_id, trade_id__in=ids)
+        return list(Fill.objects.filter(wanted).values_list("exchange_account_id", "trade_id", "amount", "order_id"))
+    sql = f"SELECT exchange_account_id, trade_id, amount, order_id FROM {Fill._meta.db_table} WHERE order_id = ANY(%s)"
+    params: list = [order_ids]
+    for account_id, ids in trade_ids.items():
+        if ids:
+            sql += " OR (exchange_account_id = %s AND trade_id = ANY(%s))"
+            params += [account_id, ids]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 @live.batched

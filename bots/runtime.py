@@ -24,9 +24,12 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from bots import tick_sql
+from alerts.services import events_raised
+from analytics.prometheus import observe_tick
+from bots import live, tick_sql
 from bots.models import Bot, BotEvent, EventLevel, Order, Position
 from bots.state import BotStatus
+from core.db import insert_rows
 from core.errors import ApplicationError
 from exchanges.errors import CircuitOpenError, ExchangeError
 from exchanges.market_data import timeframe_ms
@@ -98,15 +101,24 @@ def bot_tick(*, bot_id: int, claim: dt.datetime | None = None) -> TickResult:
     bot = tick_sql.bot_take(bot_id=bot_id, claim=claim, now=now, lock_until=lock_until)
     if bot is None:
         return TickResult(bot_id, "skipped", note="not due, stopped, or another tick holds it")
+    relax = tick_sql.relaxed_commits(bot)
+    restored = not relax
     try:
-        result, state = _run(bot, now)
-    except Exception as exc:  # one bot's failure must not stop the others
-        ms = (time.perf_counter() - started) * 1000
-        _fail(bot_id=bot_id, bot=bot, exc=exc, lock_until=lock_until, ms=ms)
-        return TickResult(bot_id, "failed", ms=ms, note=_describe(exc))
-    result.ms = (time.perf_counter() - started) * 1000
-    _finish(bot, state=state, lock_until=lock_until, ms=result.ms)
-    return result
+        try:
+            result, state = _run(bot, now, relax=relax)
+        except Exception as exc:  # one bot's failure must not stop the others
+            ms = (time.perf_counter() - started) * 1000
+            _fail(bot_id=bot_id, bot=bot, exc=exc, lock_until=lock_until, ms=ms)
+            observe_tick("failed", ms / 1000)
+            return TickResult(bot_id, "failed", ms=ms, note=_describe(exc))
+        result.ms = (time.perf_counter() - started) * 1000
+        observe_tick(result.outcome, result.ms / 1000)
+        _finish(bot, state=state, lock_until=lock_until, ms=result.ms, restore=relax)
+        restored = True
+        return result
+    finally:
+        if not restored:
+            tick_sql.commits_restore()
 
 
 def _describe(exc: Exception) -> str:
@@ -115,7 +127,7 @@ def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _finish(bot: Bot, *, state: dict, lock_until: dt.datetime, ms: float) -> None:
+def _finish(bot: Bot, *, state: dict, lock_until: dt.datetime, ms: float, restore: bool = False) -> None:
     """Heartbeat, counters, memory and the next tick in one UPDATE, which also releases the bot.
     Guarded by our lock value: a tick that outlived its lock does not overwrite a newer one."""
     now = timezone.now()
@@ -126,6 +138,7 @@ def _finish(bot: Bot, *, state: dict, lock_until: dt.datetime, ms: float) -> Non
         next_at=now + dt.timedelta(seconds=bot.tick_interval),
         state=state,
         ms=ms,
+        restore=restore,
     )
 
 
@@ -174,13 +187,13 @@ def _fail(*, bot_id: int, bot: Bot | None, exc: Exception, lock_until: dt.dateti
 
 
 # -- loading ----------------------------------------------------------------------------------------
-def load_snapshot(bot: Bot, now: dt.datetime) -> Snapshot:
+def load_snapshot(bot: Bot, now: dt.datetime, *, relax: bool = False) -> Snapshot:
     """Everything the decision and the risk check need (the bot's account included, fresh: its
     circuit breaker state matters), in one statement on PostgreSQL."""
     spec = get_strategy(bot.strategy)
     params = _typed_params(bot.strategy, _freeze(bot.params))
     day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    rows = tick_sql.snapshot_load(bot=bot, day_start=day_start, positions=RECENT_POSITIONS)
+    rows = tick_sql.snapshot_load(bot=bot, day_start=day_start, positions=RECENT_POSITIONS, relax=relax)
     bot.exchange_account = rows.account
     for order in rows.open_orders:
         if order.exchange_account_id == bot.exchange_account_id:
@@ -280,10 +293,10 @@ def _gateway(account: ExchangeAccount):
     return Gateway(account, client_for_account(account))
 
 
-def _run(bot: Bot, now: dt.datetime) -> tuple[TickResult, dict]:
+def _run(bot: Bot, now: dt.datetime, *, relax: bool = False) -> tuple[TickResult, dict]:
     from bots.services import bot_stop
 
-    snap = load_snapshot(bot, now)
+    snap = load_snapshot(bot, now, relax=relax)
     state = dict(bot.state or {})
     if snap.kill_switch:
         # Nothing trades while a switch is on: stop the bot (its orders are canceled) right here.
@@ -338,7 +351,9 @@ def _run(bot: Bot, now: dt.datetime) -> tuple[TickResult, dict]:
         state.pop("held", None)
         _place(snap, approved, gateway, result)
     if snap.events:
-        BotEvent.objects.bulk_create(snap.events)
+        insert_rows(BotEvent, snap.events)
+        events_raised(snap.events)
+        live.publish_events(snap.events)
     return result, state
 
 
@@ -393,7 +408,8 @@ def _sync_open_orders(snap: Snapshot, gateway, state: dict, now_ms: int) -> bool
         if state.get("synced_bar") == bar and all(o.exchange_order_id for o in sent):
             return False
         state["synced_bar"] = bar
-    reported = {o.client_order_id: o for o in gateway.open_orders(snap.bot.symbol)}
+    mine = [o.client_order_id for o in sent]
+    reported = {o.client_order_id: o for o in gateway.open_orders(snap.bot.symbol, client_order_ids=mine)}
     items = []
     for order in sent:
         update = reported.get(order.client_order_id)

@@ -9,6 +9,8 @@ from celery import shared_task
 from django.db.models import Q
 from django.utils import timezone
 
+from analytics.prometheus import observe_reconciliation
+from bots import live
 from bots.models import OPEN_ORDER_STATUSES, Bot, Order
 from bots.reconciliation import reconcile_account
 from bots.state import ACTIVE_STATUSES
@@ -33,6 +35,7 @@ def reconcile_account_task(account_id: int) -> dict | None:
     try:
         account = ExchangeAccount.objects.get(pk=account_id)
         report = reconcile_account(account=account)
+        observe_reconciliation(report)
         if report.corrections or report.errors:
             logger.info("Reconciled account %s: %s", account_id, report.as_dict())
         return report.as_dict()
@@ -68,9 +71,12 @@ def tick_bots(bot_ids: list[int], claim: str) -> dict:
 
     when = dt.datetime.fromisoformat(claim)
     outcomes: dict[str, int] = {}
-    for bot_id in bot_ids:
-        result = bot_tick(bot_id=bot_id, claim=when)
-        outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
+    # Live frames of the whole chunk leave together: one message per organization.
+    with live.collecting():
+        for bot_id in bot_ids:
+            result = bot_tick(bot_id=bot_id, claim=when)
+            outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
+        live.publish_bot_ids([int(i) for i in bot_ids])
     return outcomes
 
 

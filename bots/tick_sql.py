@@ -17,7 +17,7 @@ from decimal import Decimal
 from django.db import connection
 from django.db.models import DateTimeField, DecimalField, FloatField, JSONField
 
-from bots.models import OPEN_ORDER_STATUSES, Bot, Order, OrderStatus, Position
+from bots.models import OPEN_ORDER_STATUSES, Bot, BotMode, Order, OrderStatus, Position
 from bots.state import ACTIVE_STATUSES
 from exchanges.fields import SecretField
 from exchanges.models import ExchangeAccount
@@ -80,6 +80,27 @@ def _fetch(model, sql: str, params: list, skip: type | None = None, *, prefixed:
 
 
 ASYNC_COMMIT = "SET LOCAL synchronous_commit TO OFF; "
+RELAX = "SET synchronous_commit TO OFF; "
+RESTORE = "RESET synchronous_commit; "
+
+
+def relaxed_commits(bot: Bot) -> bool:
+    """Whether a paper bot's tick commits everything without waiting for the WAL flush.
+
+    A paper bot's exchange is the paper exchange, in this same database: its orders, the paper
+    book, fills and positions all commit to one write-ahead log, in order. If the database server
+    crashed, asynchronous commits would lose at most the last fraction of a second, and what
+    survives is always a prefix of what was committed: the same state as a worker that died a
+    moment earlier, which the tick already survives (its orders are found again by their intent
+    keys). A live bot's order must be durable before it leaves for a real exchange, so live bots
+    keep synchronous commits for orders and fills (only their bookkeeping is asynchronous)."""
+    return connection.vendor == "postgresql" and not connection.in_atomic_block and bot.mode == BotMode.PAPER
+
+
+def commits_restore() -> None:
+    """Back to the server's synchronous_commit for whatever this connection runs next."""
+    with connection.cursor() as cursor:
+        cursor.execute(RESTORE.strip("; "))
 
 
 def _bookkeeping(sql: str) -> tuple[str, bool]:
@@ -220,9 +241,11 @@ class SnapshotRows:
     positions: list[Position]
 
 
-def snapshot_load(*, bot: Bot, day_start: dt.datetime, positions: int) -> SnapshotRows:
+def snapshot_load(*, bot: Bot, day_start: dt.datetime, positions: int, relax: bool = False) -> SnapshotRows:
     """The bot's account, kill switch, today's order count, limits, open orders and recent
-    positions: one statement on PostgreSQL (each part as JSON), six elsewhere."""
+    positions: one statement on PostgreSQL (each part as JSON), six elsewhere. With `relax`, the
+    same round trip turns this connection's commits asynchronous (see `relaxed_commits`) until
+    `bot_finish(restore=True)` or `commits_restore()`."""
     if connection.vendor != "postgresql":
         kill, count = flags_load(bot=bot, day_start=day_start)
         return SnapshotRows(
@@ -249,7 +272,9 @@ def snapshot_load(*, bot: Bot, day_start: dt.datetime, positions: int) -> Snapsh
         positions,
     ]
     with connection.cursor() as cursor:
-        cursor.execute(_snapshot_sql(), db_params(params))
+        cursor.execute((RELAX if relax else "") + _snapshot_sql(), db_params(params))
+        if relax:
+            cursor.nextset()
         account, kill, count, limits, orders, recent = cursor.fetchone()
     return SnapshotRows(
         _from_json(ExchangeAccount, [json.loads(account, parse_float=Decimal)], SecretField)[0],
@@ -314,10 +339,19 @@ _STATE = JSONField()
 
 
 def bot_finish(
-    *, bot_id: int, lock_until: dt.datetime, now: dt.datetime, next_at: dt.datetime, state: dict, ms: float
+    *,
+    bot_id: int,
+    lock_until: dt.datetime,
+    now: dt.datetime,
+    next_at: dt.datetime,
+    state: dict,
+    ms: float,
+    restore: bool = False,
 ) -> int:
     """Heartbeat, counters, memory and the next tick in one UPDATE that also releases the bot.
-    Guarded by our lock value; next_tick_at is only set while the bot is still active."""
+    Guarded by our lock value; next_tick_at is only set while the bot is still active. With
+    `restore`, the same round trip ends a relaxed tick's asynchronous commits (the UPDATE itself
+    still commits asynchronously: SET LOCAL outranks the session value being reset)."""
     params = [
         now,
         now,
@@ -329,8 +363,10 @@ def bot_finish(
         lock_until,
     ]
     sql, prefixed = _bookkeeping(_sql()["finish"])
+    if restore:
+        sql = RESTORE + sql
     with connection.cursor() as cursor:
         cursor.execute(sql, db_params(params))
-        if prefixed:
+        for _ in range(int(prefixed) + int(restore)):
             cursor.nextset()
         return cursor.rowcount

@@ -20,9 +20,11 @@ PLAIN_FIELDS = (
 
 
 def update_rows(model: type[models.Model], rows: Sequence[models.Model], fields: Sequence[str]) -> None:
-    """Write `fields` of each row, by primary key, in one statement on PostgreSQL
-    (`UPDATE ... FROM (VALUES ...)`), instead of one UPDATE per row or bulk_update's CASE over
-    every column, which costs more to build than to run. Elsewhere: one UPDATE per row."""
+    """Write `fields` of each row, by primary key, in one statement on PostgreSQL: one array per
+    column, unnested side by side (`UPDATE ... FROM unnest(...)`). That is a handful of
+    parameters whatever the row count, where one placeholder per value costs more to build and
+    parse than the update takes to run, and bulk_update's CASE per column more still.
+    Elsewhere: one UPDATE per row."""
     if not rows:
         return
     if connection.vendor != "postgresql" or len(rows) == 1:
@@ -33,21 +35,18 @@ def update_rows(model: type[models.Model], rows: Sequence[models.Model], fields:
     qn = connection.ops.quote_name
     columns = [meta.get_field(name) for name in fields]
     pk = meta.pk
-    casts = [f"%s::{pk.db_type(connection)}"] + [f"%s::{c.db_type(connection)}" for c in columns]
-    row_sql = "(" + ", ".join(casts) + ")"
-    params: list = []
-    for row in rows:
-        params.append(pk.get_db_prep_save(row.pk, connection))
-        params.extend(c.get_db_prep_save(getattr(row, c.attname), connection) for c in columns)
+    arrays = [[pk.get_db_prep_save(row.pk, connection) for row in rows]]
+    arrays += [[c.get_db_prep_save(getattr(row, c.attname), connection) for row in rows] for c in columns]
+    casts = ", ".join(f"%s::{c.db_type(connection)}[]" for c in [pk, *columns])
     names = ", ".join(qn(c.column) for c in [pk, *columns])
     assignments = ", ".join(f"{qn(c.column)} = v.{qn(c.column)}" for c in columns)
     sql = (
         f"UPDATE {qn(meta.db_table)} AS t SET {assignments} "
-        f"FROM (VALUES {', '.join([row_sql] * len(rows))}) AS v({names}) "
+        f"FROM unnest({casts}) AS v({names}) "
         f"WHERE t.{qn(pk.column)} = v.{qn(pk.column)}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, arrays)
 
 
 def _plain(field: models.Field) -> bool:
@@ -65,13 +64,15 @@ def _plain(field: models.Field) -> bool:
 
 
 def insert_rows(model: type[models.Model], rows: Sequence[models.Model]) -> None:
-    """Insert new rows and give them their primary keys, like bulk_create. On PostgreSQL the ids
-    are drawn from the table's sequence in one statement and the rows sent with COPY, which skips
-    building a parameterised INSERT (the costly part for thousands of rows). A unique violation
-    raises IntegrityError and inserts nothing, as bulk_create does."""
+    """Insert new rows and give them their primary keys, like bulk_create. On PostgreSQL a few rows
+    go in one `INSERT ... RETURNING` (one round trip: bulk_create adds a BEGIN and a COMMIT
+    around it outside a transaction); many rows get ids drawn from the table's sequence in one
+    statement and are sent with COPY, which skips building a parameterised INSERT (the costly
+    part for thousands of rows). A unique violation raises IntegrityError and inserts nothing,
+    as bulk_create does."""
     if not rows:
         return
-    if connection.vendor != "postgresql" or len(rows) < 50:
+    if connection.vendor != "postgresql":
         model._default_manager.bulk_create(rows)
         return
     meta = model._meta
@@ -87,6 +88,9 @@ def insert_rows(model: type[models.Model], rows: Sequence[models.Model]) -> None
             for row in rows:
                 if getattr(row, field.attname) is None or field.auto_now:
                     setattr(row, field.attname, now)
+    if len(rows) < 50:
+        _insert_returning(model, rows, fields)
+        return
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
@@ -107,6 +111,31 @@ def insert_rows(model: type[models.Model], rows: Sequence[models.Model]) -> None
                     value = getattr(row, attname)
                     values.append(value if as_is or value is None else field.get_db_prep_save(value, conn))
                 copy.write_row(values)
+    for row, row_id in zip(rows, ids, strict=True):
+        row.pk = row_id
+        row._state.adding = False
+        row._state.db = connection.alias
+
+
+def _insert_returning(model: type[models.Model], rows: Sequence[models.Model], fields: list) -> None:
+    """One multi-row INSERT that returns the new ids (a single statement is atomic by itself)."""
+    qn = connection.ops.quote_name
+    meta = model._meta
+    conn = connections[connection.alias]
+    plain = [_plain(f) for f in fields]
+    params: list = []
+    for row in rows:
+        for field, as_is in zip(fields, plain, strict=True):
+            value = getattr(row, field.attname)
+            params.append(value if as_is or value is None else field.get_db_prep_save(value, conn))
+    marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    sql = (
+        f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(f.column) for f in fields)})"
+        f" VALUES {', '.join([marks] * len(rows))} RETURNING {qn(meta.pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        ids = [r[0] for r in cursor.fetchall()]
     for row, row_id in zip(rows, ids, strict=True):
         row.pk = row_id
         row._state.adding = False

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -176,8 +176,10 @@ class CcxtClient(ExchangeClient):
         params = {} if order_id else {"clientOrderId": client_order_id}
         return self._order(self._call(self.api.fetch_order, order_id, symbol, params))
 
-    def open_orders(self, symbol: str | None = None) -> list[ExchangeOrder]:
-        self._load_markets()
+    def open_orders(
+        self, symbol: str | None = None, client_order_ids: Collection[str] | None = None
+    ) -> list[ExchangeOrder]:
+        self._load_markets()  # exchanges answer every open order: the hint is not used
         return [self._order(o) for o in self._call(self.api.fetch_open_orders, symbol)]
 
     def orders_since(self, symbol: str, since: int) -> list[ExchangeOrder]:

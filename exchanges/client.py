@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Collection
 from decimal import Decimal
 
 from exchanges.errors import ExchangeError
@@ -59,7 +60,11 @@ class ExchangeClient(abc.ABC):
         """Raises OrderNotFoundError when the exchange does not (yet) know the order."""
 
     @abc.abstractmethod
-    def open_orders(self, symbol: str | None = None) -> list[ExchangeOrder]: ...
+    def open_orders(
+        self, symbol: str | None = None, client_order_ids: Collection[str] | None = None
+    ) -> list[ExchangeOrder]:
+        """The account's open orders (of `symbol`). `client_order_ids` is a hint: a client that can
+        leave out other orders cheaply does; callers must still pick theirs out."""
 
     @abc.abstractmethod
     def orders_since(self, symbol: str, since: int) -> list[ExchangeOrder]:

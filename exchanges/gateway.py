@@ -8,11 +8,12 @@ the account's circuit breaker, and unhealthy answers feed it.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TypeVar
 
 from django.conf import settings
 
+from analytics.prometheus import EXCHANGE_ERRORS
 from exchanges.circuit import circuit_check, circuit_record_failure, circuit_record_success
 from exchanges.client import ExchangeClient
 from exchanges.errors import ExchangeError, RetryPolicy, retry_read
@@ -63,6 +64,7 @@ class Gateway:
         try:
             result = call()
         except ExchangeError as exc:
+            EXCHANGE_ERRORS.labels(kind=exc.kind).inc()
             if not exc.permanent:
                 circuit_record_failure(self.account)
             raise
@@ -95,8 +97,10 @@ class Gateway:
             lambda: self.client.fetch_order(symbol=symbol, order_id=order_id, client_order_id=client_order_id)
         )
 
-    def open_orders(self, symbol: str | None = None) -> list[ExchangeOrder]:
-        return self._read(lambda: self.client.open_orders(symbol))
+    def open_orders(
+        self, symbol: str | None = None, client_order_ids: Collection[str] | None = None
+    ) -> list[ExchangeOrder]:
+        return self._read(lambda: self.client.open_orders(symbol, client_order_ids))
 
     def orders_since(self, symbol: str, since: int) -> list[ExchangeOrder]:
         return self._read(lambda: self.client.orders_since(symbol, since))

@@ -10,6 +10,7 @@ the same errors, as a real exchange.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
@@ -238,10 +239,15 @@ class PaperExchange(ExchangeClient):
         self._match(symbol)
         return self._view(self._find(symbol, order_id, client_order_id))
 
-    def open_orders(self, symbol: str | None = None) -> list[ExchangeOrder]:
+    def open_orders(
+        self, symbol: str | None = None, client_order_ids: Collection[str] | None = None
+    ) -> list[ExchangeOrder]:
         orders = PaperOrder.objects.filter(account=self.account, status__in=OPEN)
         if symbol:
             orders = orders.filter(symbol=symbol)
+        if client_order_ids is not None:
+            # Many bots share an account and a symbol: a bot's sync reads its own orders only.
+            orders = orders.filter(client_order_id__in=list(client_order_ids))
         for sym in {o.symbol for o in orders}:
             self._match(sym)
         return [self._view(o) for o in orders.all()]

@@ -83,6 +83,12 @@ class Bars:
             groups(self.volume).sum(axis=1),
         )
 
+    def resampled_close(self, factor: int) -> np.ndarray:
+        """The close column of `resample(factor)` alone: a strided copy, where building every
+        column costs a strategy that reads only closes most of its time per bar."""
+        n = (len(self) // factor) * factor
+        return self.close[len(self) - n + factor - 1 :: factor].copy()
+
     def _arrays(self) -> tuple[np.ndarray, ...]:
         return (self.ts, self.open, self.high, self.low, self.close, self.volume)
 

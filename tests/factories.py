@@ -6,7 +6,9 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from alerts.models import Alert, AlertChannel, AlertDelivery, AlertRule
 from analytics.models import MetricSnapshot
+from backtest.models import Backtest
 from bots.hummingbot.models import HummingbotDeployment, HummingbotInstance
 from bots.models import Bot, BotEvent, Fill, Order, Position
 from exchanges.models import ExchangeAccount
@@ -172,3 +174,58 @@ class HummingbotDeploymentFactory(factory.django.DjangoModelFactory):
     strategy_name = "pure_market_making"
     config_file = "conf_pmm_1.yml"
     rendered_config = "strategy: pure_market_making\n"
+
+
+class AlertChannelFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AlertChannel
+
+    organization = factory.SubFactory(OrganizationFactory)
+    kind = "email"
+    name = factory.Sequence(lambda n: f"channel-{n}")
+    config = factory.LazyFunction(lambda: {"emails": ["ops@example.com"]})
+
+
+class AlertRuleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AlertRule
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"rule-{n}")
+    event_kinds = factory.LazyFunction(lambda: ["bot."])
+
+
+class AlertFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Alert
+
+    rule = factory.SubFactory(AlertRuleFactory)
+    organization = factory.SelfAttribute("rule.organization")
+    kind = "bot.error"
+    fingerprint = factory.Sequence(lambda n: f"fp-{n}")
+    level = "critical"
+    title = factory.Sequence(lambda n: f"alert-{n}")
+    message = "The bot stopped with an error."
+    first_at = factory.LazyFunction(timezone.now)
+    last_at = factory.LazyFunction(timezone.now)
+
+
+class AlertDeliveryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AlertDelivery
+
+    alert = factory.SubFactory(AlertFactory)
+    organization = factory.SelfAttribute("alert.organization")
+    channel = factory.SubFactory(AlertChannelFactory, organization=factory.SelfAttribute("..organization"))
+
+
+class BacktestFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Backtest
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"backtest-{n}")
+    strategy = "macd_trend"
+    symbol = "BTC/USDT"
+    start = factory.LazyFunction(lambda: timezone.now() - timezone.timedelta(days=7))
+    end = factory.LazyFunction(timezone.now)

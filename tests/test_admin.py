@@ -13,7 +13,7 @@ from organizations.models import Organization
 from risk.models import KillSwitch
 from tests import factories
 
-OUR_APPS = {"organizations", "exchanges", "bots", "risk", "analytics", "alerts"}
+OUR_APPS = {"organizations", "exchanges", "bots", "risk", "analytics", "alerts", "backtest"}
 MODELS = sorted((m for m in admin.site._registry if m._meta.app_label in OUR_APPS), key=lambda m: m._meta.label)
 
 
@@ -28,6 +28,8 @@ def populate(org, tag: str) -> None:
     factories.KillSwitchFactory(organization=org)
     factories.MetricSnapshotFactory(bot=bot)
     factories.ApiKeyFactory(organization=org, name=f"{tag}-key")
+    factories.AlertDeliveryFactory(alert__rule__organization=org, alert__title=f"{tag}-alert")
+    factories.BacktestFactory(organization=org, name=f"{tag}-backtest")
     factories.HummingbotDeploymentFactory(bot__organization=org, instance__name=f"{tag}-hb")
 
 

@@ -201,6 +201,7 @@ SPECTACULAR_SETTINGS = {
         "ExchangeAccountStatusEnum": "exchanges.models.ExchangeAccountStatus",
         "InstanceStatusEnum": "bots.hummingbot.models.InstanceStatus",
         "DeploymentStatusEnum": "bots.hummingbot.models.DeploymentStatus",
+        "BacktestStatusEnum": "backtest.models.BacktestStatus",
     },
 }
 

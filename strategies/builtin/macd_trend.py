@@ -63,13 +63,13 @@ def decide(ctx: Context) -> Decision:
 
     close = bars.close
     _, _, hist = talib.MACD(close, p["fast_period"], p["slow_period"], p["signal_period"])
-    htf = bars.resample(HTF_FACTOR)
-    ema = talib.EMA(htf.close, p["trend_ema_period"])
+    htf_close = bars.resampled_close(HTF_FACTOR)
+    ema = talib.EMA(htf_close, p["trend_ema_period"])
     if not is_finite(hist[-1], hist[-2], ema[-1]):
         return Decision(note="indicators not ready")
     crossed_up = hist[-2] <= 0 < hist[-1]
     crossed_down = hist[-2] >= 0 > hist[-1]
-    trend_up = htf.close[-1] > ema[-1]
+    trend_up = htf_close[-1] > ema[-1]
 
     if not ctx.position.is_flat:
         wants_out = crossed_down or not trend_up

@@ -1,10 +1,12 @@
 """API fixtures: a DRF client, real API keys made by the service, and one of each object in org B."""
 
+import datetime as dt
 import uuid
 
 import pytest
 from rest_framework.test import APIClient
 
+from backtest.models import Backtest
 from organizations.services import api_key_create
 from tests.factories import (
     BotEventFactory,
@@ -71,6 +73,13 @@ def b_objects(org_b, bob):
         "deployment": deployment,
         "membership": bob.memberships.get(),
         "organization": org_b,
+        "backtest": Backtest.objects.create(
+            organization=org_b,
+            strategy="macd_trend",
+            symbol="BTC/USDT",
+            start=dt.datetime(2021, 4, 20, tzinfo=dt.UTC),
+            end=dt.datetime(2021, 4, 27, tzinfo=dt.UTC),
+        ),
     }
 
 

@@ -39,6 +39,7 @@ DETAIL_ROUTES = [
     ("get", "/api/v1/hummingbot/instances/{}/export/", "instance", None),
     ("get", "/api/v1/hummingbot/deployments/{}/", "deployment", None),
     ("get", "/api/v1/members/{}/", "membership", None),
+    ("get", "/api/v1/backtests/{}/", "backtest", None),
 ]
 
 

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from backtest.models import Backtest, BacktestStatus
 from organizations.models import Role
-
-pytestmark = pytest.mark.urls("tests.backtest.urls")
 
 START = dt.datetime(2021, 4, 20, tzinfo=dt.UTC)
 END = dt.datetime(2021, 4, 27, tzinfo=dt.UTC)
@@ -39,7 +36,7 @@ def test_it_lists_and_reads_only_the_callers_organization(client, alice, org_a, 
     mine = make(org_a, name="mine", results={"stats": {"sharpe": 1.0}}, status=BacktestStatus.DONE)
     theirs = make(org_b, name="theirs")
     client.force_login(alice)
-    listed = client.get("/api/v1/backtests/").json()
+    listed = client.get("/api/v1/backtests/").json()["results"]
     assert [row["name"] for row in listed] == ["mine"]
     assert "results" not in listed[0]
     detail = client.get(f"/api/v1/backtests/{mine.pk}/").json()

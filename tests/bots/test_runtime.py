@@ -11,7 +11,7 @@ from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from bots import runtime
+from bots import runtime, tick_sql
 from bots.dispatch import claim_due, dispatch_due, kill_switches_enforce, watchdog_run
 from bots.models import Bot, BotEvent, Order, OrderStatus
 from bots.runtime import bot_tick, manual_order_place
@@ -448,3 +448,43 @@ def test_order_age_is_measured_on_the_market_clock(org_a, market):
     result = bot_tick(bot_id=bot.pk)
     assert result.canceled >= 1 and result.placed >= 1
     assert Order.objects.filter(bot=bot, status=OrderStatus.CANCELED).count() == result.canceled
+
+
+def _synchronous_commit() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("action", ["buy", "raise"])
+def test_paper_tick_commits_asynchronously_and_restores_the_connection(org_a, market, action):
+    """A paper tick's order is saved and sent with asynchronous commits (the paper exchange shares
+    the database); the next thing the connection runs, after a tick that worked or failed, is
+    back to the server's setting."""
+    from bots.signals import order_placement_step
+
+    bot = make_bot(org_a, action)
+    assert tick_sql.relaxed_commits(bot) and _synchronous_commit() == "on"
+    seen = []
+
+    def record(sender, step, client_order_id, **kwargs):
+        seen.append((step, _synchronous_commit()))
+
+    order_placement_step.connect(record, weak=False)
+    try:
+        result = bot_tick(bot_id=bot.pk)
+    finally:
+        order_placement_step.disconnect(record)
+    assert result.outcome == ("ticked" if action == "buy" else "failed")
+    if action == "buy":
+        assert ("after_save", "off") in seen and Order.objects.get(bot=bot).status == OrderStatus.FILLED
+    assert _synchronous_commit() == "on"
+    assert Bot.objects.get(pk=bot.pk).tick_lock_until is None
+
+
+def test_live_bots_and_open_transactions_keep_synchronous_commits(org_a, market):
+    bot = make_bot(org_a, "none", start=False)
+    assert not tick_sql.relaxed_commits(bot)  # inside the test's transaction
+    bot.mode = "live"
+    assert not tick_sql.relaxed_commits(bot)

@@ -108,4 +108,8 @@ def test_open_orders_and_history(paper, clock):
     paper.create_order(req("o1", side="sell", type_="limit", price="999999", amount="0.1"))
     paper.create_order(req("o2"))
     assert [o.client_order_id for o in paper.open_orders()] == ["o1"]
-    assert {o.client_order_id for o in paper.orders_since("BTC/USDT", 0)} == {"o1", "o2"}
+    paper.create_order(req("o3", side="sell", type_="limit", price="999998", amount="0.1"))
+    # A bot's sync names its own orders; the paper exchange reads only those.
+    assert [o.client_order_id for o in paper.open_orders("BTC/USDT", client_order_ids=["o3", "o2"])] == ["o3"]
+    assert [o.client_order_id for o in paper.open_orders("BTC/USDT", client_order_ids=[])] == []
+    assert {o.client_order_id for o in paper.orders_since("BTC/USDT", 0)} == {"o1", "o2", "o3"}

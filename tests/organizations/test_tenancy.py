@@ -3,7 +3,9 @@
 import pytest
 from django.contrib.auth.models import AnonymousUser
 
+from alerts.models import Alert, AlertChannel, AlertDelivery, AlertRule
 from analytics.models import MetricSnapshot
+from backtest.models import Backtest
 from bots.hummingbot.models import HummingbotDeployment, HummingbotInstance
 from bots.models import Bot, BotEvent, Fill, Order, Position
 from exchanges.models import ExchangeAccount
@@ -26,6 +28,11 @@ SCOPED = [
     (MetricSnapshot, factories.MetricSnapshotFactory),
     (HummingbotInstance, factories.HummingbotInstanceFactory),
     (HummingbotDeployment, factories.HummingbotDeploymentFactory),
+    (AlertChannel, factories.AlertChannelFactory),
+    (AlertRule, factories.AlertRuleFactory),
+    (Alert, factories.AlertFactory),
+    (AlertDelivery, factories.AlertDeliveryFactory),
+    (Backtest, factories.BacktestFactory),
 ]
 
 
@@ -49,6 +56,10 @@ def _make(factory, org):
         return factory(order__bot__organization=org)
     if factory is factories.HummingbotDeploymentFactory:
         return factory(bot__organization=org)
+    if factory is factories.AlertFactory:
+        return factory(rule__organization=org)
+    if factory is factories.AlertDeliveryFactory:
+        return factory(alert__rule__organization=org)
     return factory(organization=org)
 
 

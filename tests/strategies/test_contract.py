@@ -127,3 +127,13 @@ def test_the_strategies_import_without_django():
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("length", [0, 5, 12, 13, 100, 131])
+def test_resampled_close_is_the_close_of_the_resampled_bars(length):
+    import numpy as np
+
+    from strategies.base import Bars
+
+    bars = load_bars("BTC_USDT").tail(length) if length else Bars.empty()
+    assert np.array_equal(bars.resampled_close(12), bars.resample(12).close)
