@@ -159,6 +159,22 @@ def events_raised(events: Sequence[Any]) -> None:
         transaction.on_commit(lambda: _alerts_for_events_safely(wanted), robust=True)
 
 
+DEFAULT_RULE_NAME = "Warnings and worse (default)"
+
+
+def default_rule_ensure(*, organization_id: int) -> AlertRule:
+    """Every organization starts with one rule: any event of warning level or worse becomes an
+    alert (deduplicated, shown in admin, the dashboard and the live stream). It has no channels,
+    so nothing leaves the platform until the organization adds one; it can be edited, narrowed
+    or disabled like any rule."""
+    rule, _ = AlertRule.objects.get_or_create(
+        organization_id=organization_id,
+        name=DEFAULT_RULE_NAME,
+        defaults={"event_kinds": ["*"], "min_level": AlertLevel.WARNING},
+    )
+    return rule
+
+
 def _wanted(events: Sequence[Any]) -> list[Any]:
     """The events some enabled rule of their organization matches (from the cached rules, so
     usually without a query); the rest need no callback at all."""

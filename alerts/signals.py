@@ -7,8 +7,15 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
 from alerts.models import AlertChannel, AlertRule
-from alerts.services import events_raised, rules_forget
+from alerts.services import default_rule_ensure, events_raised, rules_forget
 from bots.models import BotEvent
+from organizations.models import Organization
+
+
+@receiver(post_save, sender=Organization, dispatch_uid="alerts.organization_created")
+def _organization_created(sender, instance: Organization, created: bool, raw: bool = False, **kwargs) -> None:
+    if created and not raw:
+        default_rule_ensure(organization_id=instance.pk)
 
 
 @receiver(post_save, sender=BotEvent, dispatch_uid="alerts.bot_event_saved")

@@ -72,3 +72,27 @@ def test_a_watchdog_restart_alerts_as_a_warning(org_a, receiver):
         organization_id=org_a.pk, bot=bot, kind="bot.watchdog_restart", message="No heartbeat", level="warning"
     )
     assert Alert.objects.get().title == "Bot restarted by the watchdog: MM ETH"
+
+
+@pytest.mark.keep_default_rule
+def test_every_organization_starts_with_a_rule_so_failover_steps_alert_out_of_the_box(org_a, org_b):
+    """No rule configured by anyone: the default rule (warnings and worse, no channels) still
+    turns each failover step into an alert, recorded and shown, with nothing sent anywhere."""
+    from alerts.models import AlertRule
+    from alerts.services import DEFAULT_RULE_NAME
+    from organizations.models import Organization
+
+    fresh = Organization.objects.create(name="Gamma", slug="gamma")
+    default = AlertRule.objects.get(organization=fresh)
+    assert (default.name, default.event_kinds, default.min_level) == (DEFAULT_RULE_NAME, ["*"], "warning")
+    assert not default.channels.exists()
+
+    instance = online(make_instance(org_a, name="hb-paris", policy="pause"), seconds_ago=60)
+    bot = running(bot_of(instance))
+    instances_check_health()
+
+    alerts = {a.kind: a for a in Alert.objects.filter(organization=org_a)}
+    assert {"hummingbot.instance_offline", "hummingbot.paused"} <= set(alerts)
+    assert alerts["hummingbot.paused"].bot_id == bot.pk
+    assert all(a.rule.name == DEFAULT_RULE_NAME and not a.deliveries.exists() for a in alerts.values())
+    assert not Alert.objects.filter(organization=org_b).exists()

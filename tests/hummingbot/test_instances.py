@@ -86,8 +86,8 @@ def test_failover_redeploys_elsewhere_or_pauses_when_nothing_is_free(org_a, djan
         instances_check_health()
     moved = HummingbotDeployment.objects.get(bot=bot, status=DeploymentStatus.PENDING)
     assert moved.instance == spare and moved.rendered_config == gone.deployments.get().rendered_config
-    # The deploy is enqueued after commit (the other callbacks are live updates).
-    assert len([c for c in callbacks if c.__module__ != "bots.live"]) == 1
+    # The deploy is enqueued after commit (the other callbacks are live updates and alerts).
+    assert len([c for c in callbacks if c.__module__ not in ("bots.live", "alerts.services")]) == 1
     assert BotEvent.objects.filter(bot=bot, kind="hummingbot.redeployed").exists()
     # Nowhere left: the bot is paused.
     HummingbotDeployment.objects.filter(pk=moved.pk).update(status=DeploymentStatus.RUNNING)
