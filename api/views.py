@@ -114,9 +114,9 @@ class RowListMixin:
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         queryset = self.filter_queryset(self.get_queryset())
-        columns = self.get_serializer_class().row_columns()
-        if columns is not None:
-            queryset = queryset.values(*columns)
+        rows = self.get_serializer_class().row_values(queryset)
+        if rows is not None:
+            queryset = rows
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
@@ -130,6 +130,7 @@ class RowListMixin:
     partial_update=extend_schema(summary="Edit a stopped bot"),
 )
 class BotViewSet(
+    RowListMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,

@@ -40,6 +40,7 @@ import aiohttp  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from alerts.models import AlertRule  # noqa: E402
 from bots.models import Bot, BotEvent, Order, OrderStatus  # noqa: E402
 from core.db import insert_rows  # noqa: E402
 from exchanges.models import ExchangeAccount  # noqa: E402
@@ -126,6 +127,7 @@ def cleanup(org: Organization) -> None:
     Bot.objects.filter(organization=org).delete()
     ApiKey.objects.filter(organization=org).delete()
     ExchangeAccount.objects.filter(organization=org).delete()
+    AlertRule.objects.filter(organization=org).delete()  # with its alerts and deliveries
     org.delete()
 
 

@@ -43,6 +43,7 @@ setup()
 from django.db import connections, transaction  # noqa: E402
 from django.test import Client  # noqa: E402
 
+from alerts.models import AlertRule  # noqa: E402
 from bots import live  # noqa: E402
 from bots.models import Bot  # noqa: E402
 from bots.services import bot_transition  # noqa: E402
@@ -88,6 +89,7 @@ def cleanup() -> None:
         ExchangeAccount.objects.filter(organization=org).delete()
         ApiKey.objects.filter(organization=org).delete()
         Membership.objects.filter(organization=org).delete()
+        AlertRule.objects.filter(organization=org).delete()  # with its alerts and deliveries
         org.delete()
     user = get_user_model().objects.filter(username=USERNAME).first()
     if user is not None:
