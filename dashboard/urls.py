@@ -18,6 +18,8 @@ urlpatterns = [
     path("risk/", views.risk, name="risk"),
     path("risk/kill-switch/", views.kill_switch, name="kill_switch"),
     path("hummingbot/", views.hummingbot, name="hummingbot"),
+    path("backtests/", views.backtests, name="backtests"),
+    path("backtests/<int:pk>/", views.backtest_detail, name="backtest"),
     path("api-keys/", views.api_keys, name="api_keys"),
     path("api-keys/<int:pk>/revoke/", views.api_key_revoke_view, name="api_key_revoke"),
 ]

@@ -3,6 +3,7 @@ selected in the session; writes check the member's role and then call a service.
 
 from dashboard.views.accounts import account_verify, accounts
 from dashboard.views.api_keys import api_key_revoke_view, api_keys
+from dashboard.views.backtests import backtest_detail, backtests
 from dashboard.views.base import healthz, organization_switch
 from dashboard.views.bots import bot_detail, bot_edit, bot_new, bot_order_view, bot_start_view, bot_stop_view, home
 from dashboard.views.hummingbot import hummingbot
@@ -13,6 +14,8 @@ __all__ = [
     "accounts",
     "api_key_revoke_view",
     "api_keys",
+    "backtest_detail",
+    "backtests",
     "bot_detail",
     "bot_edit",
     "bot_new",
