@@ -22,6 +22,7 @@ from bots.hummingbot.models import HummingbotDeployment, HummingbotInstance
 from bots.models import Bot, BotEvent, Fill, Order, OrderSide, OrderType, Position
 from exchanges.models import ExchangeAccount
 from organizations.models import Membership, Organization
+from risk.engine import LIMIT_FIELDS
 from risk.models import RiskLimits
 
 
@@ -471,18 +472,7 @@ class RiskLimitsSerializer(serializers.ModelSerializer):
             "scope",
             "exchange_account",
             "bot",
-            "max_order_notional",
-            "max_position_notional",
-            "max_open_orders",
-            "max_daily_loss",
-            "max_daily_trades",
-            "max_drawdown_pct",
-            "default_stop_loss_pct",
-            "default_take_profit_pct",
-            "price_band_pct",
-            "allowed_symbols",
-            "loss_cooldown_count",
-            "loss_cooldown_minutes",
+            *LIMIT_FIELDS,
             "updated_at",
         ]
         validators: list = []

@@ -10,6 +10,7 @@ from django.utils import timezone
 from bots.models import Bot, BotExecution, BotMode, OrderSide, OrderType
 from exchanges.models import ExchangeAccount
 from organizations.models import ApiKeyScope
+from risk.engine import LIMIT_FIELDS
 from risk.models import RiskLimits
 
 
@@ -141,20 +142,7 @@ class RiskLimitsForm(forms.ModelForm):
 
     class Meta:
         model = RiskLimits
-        fields = [
-            "max_order_notional",
-            "max_position_notional",
-            "max_open_orders",
-            "max_daily_loss",
-            "max_daily_trades",
-            "max_drawdown_pct",
-            "default_stop_loss_pct",
-            "default_take_profit_pct",
-            "price_band_pct",
-            "allowed_symbols",
-            "loss_cooldown_count",
-            "loss_cooldown_minutes",
-        ]
+        fields = list(LIMIT_FIELDS)  # the risk engine's limits, in its order
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

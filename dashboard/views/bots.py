@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -170,27 +171,35 @@ def _lifecycle_answer(request: HttpRequest, bot: Bot, *, ok: bool, message: str)
 @require_POST
 @member_view(role=Role.TRADER)
 def bot_start_view(request: HttpRequest, org: OrgContext, pk: int) -> HttpResponse:
-    bot = scoped_bot(request, org, pk)
-    try:
-        bot = bot_start(bot=bot, user=request.user, source=SOURCE)
-    except PermissionDeniedError:
-        raise
-    except ApplicationError as exc:
-        return _lifecycle_answer(request, bot, ok=False, message=exc.message)
-    return _lifecycle_answer(request, bot, ok=True, message=f"{bot.name} started.")
+    return _lifecycle(
+        request,
+        scoped_bot(request, org, pk),
+        "started",
+        lambda bot: bot_start(bot=bot, user=request.user, source=SOURCE),
+    )
 
 
 @require_POST
 @member_view(role=Role.TRADER)
 def bot_stop_view(request: HttpRequest, org: OrgContext, pk: int) -> HttpResponse:
-    bot = scoped_bot(request, org, pk)
+    cancel = request.POST.get("keep_orders") != "on"
+    return _lifecycle(
+        request,
+        scoped_bot(request, org, pk),
+        "stopped",
+        lambda bot: bot_stop(bot=bot, user=request.user, source=SOURCE, cancel_orders=cancel),
+    )
+
+
+def _lifecycle(request: HttpRequest, bot: Bot, done: str, service: Callable[[Bot], Bot]) -> HttpResponse:
+    """Run a lifecycle service and answer with its outcome; a refused role stays a 403."""
     try:
-        bot = bot_stop(bot=bot, user=request.user, source=SOURCE, cancel_orders=request.POST.get("keep_orders") != "on")
+        bot = service(bot)
     except PermissionDeniedError:
         raise
     except ApplicationError as exc:
         return _lifecycle_answer(request, bot, ok=False, message=exc.message)
-    return _lifecycle_answer(request, bot, ok=True, message=f"{bot.name} stopped.")
+    return _lifecycle_answer(request, bot, ok=True, message=f"{bot.name} {done}.")
 
 
 @require_POST
