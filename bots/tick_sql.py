@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.db.models import DateTimeField, DecimalField, FloatField, JSONField
 
 from bots.models import OPEN_ORDER_STATUSES, Bot, BotMode, Order, OrderStatus, Position
@@ -98,9 +98,13 @@ def relaxed_commits(bot: Bot) -> bool:
 
 
 def commits_restore() -> None:
-    """Back to the server's synchronous_commit for whatever this connection runs next."""
-    with connection.cursor() as cursor:
-        cursor.execute(RESTORE.strip("; "))
+    """Back to the server's synchronous_commit for whatever this connection runs next. When the
+    connection itself failed, it is closed instead: the next one starts with the server's value."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(RESTORE.strip("; "))
+    except DatabaseError:
+        connection.close()
 
 
 def _bookkeeping(sql: str) -> tuple[str, bool]:

@@ -488,3 +488,33 @@ def test_live_bots_and_open_transactions_keep_synchronous_commits(org_a, market)
     assert not tick_sql.relaxed_commits(bot)  # inside the test's transaction
     bot.mode = "live"
     assert not tick_sql.relaxed_commits(bot)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_lost_mid_tick_leaves_no_relaxed_session_behind(org_a, market):
+    """The database connection dies while a paper tick is placing: the error is the database's
+    (not one from restoring the session), and the next connection commits synchronously."""
+    import psycopg
+    from django.db import DatabaseError
+
+    from bots.signals import order_placement_step
+
+    bot = make_bot(org_a, "buy")
+    pid = connection.connection.info.backend_pid
+    killer = psycopg.connect(
+        host="127.0.0.1", port=5432, user="postgres", dbname=connection.settings_dict["NAME"], autocommit=True
+    )
+
+    def kill(sender, step, client_order_id, **kwargs):
+        if step == "after_save":
+            killer.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+    order_placement_step.connect(kill, weak=False)
+    try:
+        with pytest.raises(DatabaseError):
+            bot_tick(bot_id=bot.pk)
+    finally:
+        order_placement_step.disconnect(kill)
+        killer.close()
+    assert connection.connection is None or connection.connection.closed
+    assert _synchronous_commit() == "on"  # a new connection, with the server's setting
