@@ -208,8 +208,12 @@ class FastRepresentationMixin:
     def to_representation(self, instance: Any) -> dict[str, Any]:
         result: dict[str, Any] = {}
         if isinstance(instance, dict):
-            # A row from `row_values`.
-            for name, key, convert, _ in self._row_plan():
+            # A row from `row_values`. The plan is kept on this serializer: a list page reuses one
+            # child serializer for all its rows.
+            plan = self.__dict__.get("_row_plan_here")
+            if plan is None:
+                plan = self.__dict__["_row_plan_here"] = self._row_plan()
+            for name, key, convert, _ in plan:
                 value = instance[key]
                 result[name] = None if value is None else convert(value)
             return result
