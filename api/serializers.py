@@ -186,6 +186,9 @@ class FastRepresentationMixin:
             for name, _, convert, field, key in plan:
                 expression = _row_text(model, field, key) if connection.vendor == "postgresql" else None
                 if expression is not None:
+                    # Django hashes expressions by their constructor arguments (found through
+                    # inspect, which is slow); the copies each request makes inherit this value.
+                    _ = expression.identity
                     rows.append((name, f"text_{key}", _same, expression))
                 else:
                     rows.append((name, key, convert, None))
