@@ -208,6 +208,19 @@ class FastRepresentationMixin:
         texts = {key: expression for _, key, _, expression in plan if expression is not None}
         return queryset.values(*plain, **texts)
 
+    @classmethod
+    def row_template(cls) -> QuerySet | None:
+        """A fresh copy of `row_values` over every row of the model, built once per process:
+        resolving the column list and its SQL expressions costs more than filtering a copy."""
+        key = (connection.vendor, settings.USE_TZ, settings.TIME_ZONE, api_settings.COERCE_DECIMAL_TO_STRING)
+        templates = cls.__dict__.get("_row_templates")
+        if templates is None:
+            templates = cls._row_templates = {}
+        if key not in templates:
+            templates[key] = cls.row_values(cls.Meta.model._default_manager.all())
+        template = templates[key]
+        return None if template is None else template.all()
+
     def to_representation(self, instance: Any) -> dict[str, Any]:
         result: dict[str, Any] = {}
         if isinstance(instance, dict):

@@ -112,11 +112,15 @@ class RowListMixin:
     """Lists read the serializer's columns as plain rows (`.values()`): a page of a large table
     costs no model instances and no unused columns (an order's raw exchange answer)."""
 
+    def base_queryset(self) -> models.QuerySet:
+        if self.action == "list":
+            rows = self.get_serializer_class().row_template()
+            if rows is not None:
+                return rows
+        return super().base_queryset()
+
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         queryset = self.filter_queryset(self.get_queryset())
-        rows = self.get_serializer_class().row_values(queryset)
-        if rows is not None:
-            queryset = rows
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
@@ -141,7 +145,9 @@ class BotViewSet(
     serializer_class = s.BotSerializer
 
     def base_queryset(self) -> models.QuerySet:
-        if self.action in ("list", "retrieve", "metrics"):
+        if self.action == "list":
+            return super().base_queryset()  # plain rows (RowListMixin)
+        if self.action in ("retrieve", "metrics"):
             # Reads need neither the account row (its id is on the bot) nor the strategy's memory.
             return Bot.objects.defer("state")
         return Bot.objects.select_related("exchange_account")
