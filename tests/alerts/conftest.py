@@ -106,9 +106,11 @@ def wait_delivered(delivery_or_alert, *, timeout: float = 30, status=None) -> li
         time.sleep(0.1)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
-    """One real worker for the session, on this run's test database and Redis broker."""
+    """One real worker per test module, on this run's test database and Redis broker. It stops
+    when the module ends: left running, it would take other tests' messages from the shared
+    queue (the tick crash test's rescuing worker would never see its tick)."""
     from config.celery import app
 
     with django_db_blocker.unblock():
