@@ -206,33 +206,28 @@ class BotViewSet(
     @extend_schema(request=s.BotStopSerializer, responses=s.BotSerializer, summary="Stop the bot (trader role)")
     @action(detail=True, methods=["post"])
     def stop(self, request: Request, pk: str | None = None) -> Response:
-        bot = self.get_object()
-        body = s.BotStopSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        self._lifecycle(bot, live_action="Stopping a bot")
-        bot = bot_stop(
-            bot=bot,
-            user=self.access.service_user,
-            source=self.access.source,
-            cancel_orders=body.validated_data["cancel_orders"],
-        )
-        self.audit(organization_id=bot.organization_id, bot=bot, kind="api.bot_stop", message="Stop requested")
-        return Response(s.BotSerializer(bot, context=self.get_serializer_context()).data)
+        return self._stopping(bot_stop, live_action="Stopping a bot", kind="api.bot_stop", message="Stop requested")
 
     @extend_schema(request=s.BotStopSerializer, responses=s.BotSerializer, summary="Restart the bot (trader role)")
     @action(detail=True, methods=["post"])
     def restart(self, request: Request, pk: str | None = None) -> Response:
+        return self._stopping(
+            bot_restart, live_action="Restarting a bot", kind="api.bot_restart", message="Restart requested"
+        )
+
+    def _stopping(self, service, *, live_action: str, kind: str, message: str) -> Response:
+        """Stop and restart: the body says whether open orders are canceled; role, service, audit."""
         bot = self.get_object()
-        body = s.BotStopSerializer(data=request.data)
+        body = s.BotStopSerializer(data=self.request.data)
         body.is_valid(raise_exception=True)
-        self._lifecycle(bot, live_action="Restarting a bot")
-        bot = bot_restart(
+        self._lifecycle(bot, live_action=live_action)
+        bot = service(
             bot=bot,
             user=self.access.service_user,
             source=self.access.source,
             cancel_orders=body.validated_data["cancel_orders"],
         )
-        self.audit(organization_id=bot.organization_id, bot=bot, kind="api.bot_restart", message="Restart requested")
+        self.audit(organization_id=bot.organization_id, bot=bot, kind=kind, message=message)
         return Response(s.BotSerializer(bot, context=self.get_serializer_context()).data)
 
 

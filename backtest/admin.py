@@ -54,26 +54,30 @@ def equity_svg(points: list, width: int = 640, height: int = 180) -> str:
     )
 
 
+# What a person sets on a backtest; the rest (status, progress, results) the run writes.
+INPUT_FIELDS = [
+    "organization",
+    "name",
+    "strategy",
+    "params",
+    "sweep",
+    "rank_by",
+    "exchange",
+    "symbol",
+    "timeframe",
+    "start",
+    "end",
+    "capital",
+    "taker_fee",
+    "maker_fee",
+    "slippage",
+]
+
+
 class BacktestForm(forms.ModelForm):
     class Meta:
         model = Backtest
-        fields = [
-            "organization",
-            "name",
-            "strategy",
-            "params",
-            "sweep",
-            "rank_by",
-            "exchange",
-            "symbol",
-            "timeframe",
-            "start",
-            "end",
-            "capital",
-            "taker_fee",
-            "maker_fee",
-            "slippage",
-        ]
+        fields = INPUT_FIELDS
 
     def clean(self):
         data = super().clean()
@@ -99,21 +103,7 @@ class BacktestAdmin(OrganizationScopedAdmin):
     list_select_related = ["organization"]
     search_fields = ["name", "strategy", "symbol"]
     fields = [
-        "organization",
-        "name",
-        "strategy",
-        "params",
-        "sweep",
-        "rank_by",
-        "exchange",
-        "symbol",
-        "timeframe",
-        "start",
-        "end",
-        "capital",
-        "taker_fee",
-        "maker_fee",
-        "slippage",
+        *INPUT_FIELDS,
         "status",
         "progress",
         "error",
