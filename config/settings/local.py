@@ -5,10 +5,14 @@ restarts keep decrypting what earlier runs encrypted.
 """
 
 from cryptography.fernet import Fernet
-from django.core.management.utils import get_random_secret_key
+from django.utils.crypto import get_random_string
 
 from .base import *  # noqa: F403
 from .base import VAR_DIR, env
+
+# Django's secret-key characters without "$": django-environ reads a value starting with "$" as
+# the name of another variable, so such a generated key could not be read back.
+_KEY_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789!@#%^&*(-_=+)"
 
 
 def _dev_keys() -> dict[str, str]:
@@ -16,7 +20,8 @@ def _dev_keys() -> dict[str, str]:
     if not path.exists():
         VAR_DIR.mkdir(parents=True, exist_ok=True)
         path.write_text(
-            f"DJANGO_SECRET_KEY={get_random_secret_key()}\nFIELD_ENCRYPTION_KEY={Fernet.generate_key().decode()}\n"
+            f"DJANGO_SECRET_KEY={get_random_string(50, _KEY_CHARS)}\n"
+            f"FIELD_ENCRYPTION_KEY={Fernet.generate_key().decode()}\n"
         )
         path.chmod(0o600)
     return dict(line.split("=", 1) for line in path.read_text().split())
