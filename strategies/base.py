@@ -3,6 +3,15 @@
 A decision function is `decide(ctx: Context) -> Decision`. The bot runtime (a Celery tick), the
 backtester and the tests build the same `Context`, so one strategy implementation serves all of
 them. Prices and amounts are Decimal; indicator inputs are numpy float64 arrays (`Bars`).
+
+A strategy may also have a `prepare(bars, params) -> dict[str, ndarray]` that computes its
+indicators for every bar of a run of candles at once (one value per bar, aligned with `bars`).
+Its `decide` then reads them through `ctx.signals` (`Signals`, positioned at the last closed bar).
+A live tick leaves `ctx.signals` empty and the strategy prepares its own warm-up window; the
+backtester prepares the whole candle history once and moves the position along it. `prepare` must
+give each bar a value that depends only on the candles up to that bar, the same whether it is
+computed over the whole history or over the warm-up window that ends on that bar (the tests check
+it bar by bar on the real candles).
 """
 
 from __future__ import annotations
@@ -93,6 +102,28 @@ class Bars:
         return (self.ts, self.open, self.high, self.low, self.close, self.volume)
 
 
+class Signals:
+    """A strategy's prepared per-bar columns, read at one bar: `signals["hist"]` is the value at
+    that bar, `signals.back("hist")` the one before it."""
+
+    __slots__ = ("columns", "index")
+
+    def __init__(self, columns: Mapping[str, np.ndarray], index: int) -> None:
+        self.columns = columns
+        self.index = index
+
+    @classmethod
+    def last(cls, columns: Mapping[str, np.ndarray]) -> Signals:
+        """Positioned at the last bar of the columns (a live tick's prepared window)."""
+        return cls(columns, len(next(iter(columns.values()))) - 1)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.columns[name][self.index]
+
+    def back(self, name: str, bars: int = 1) -> Any:
+        return self.columns[name][self.index - bars]
+
+
 @dataclass(frozen=True)
 class PositionView:
     """The bot's holding in the symbol: signed quantity (negative is short) and average entry."""
@@ -148,7 +179,9 @@ class Leg:
 @dataclass(frozen=True)
 class Context:
     """Everything a decision may depend on. `state` is the strategy's own memory from its last
-    decision (JSON-able values only); `capital` is the quote amount allocated to the bot."""
+    decision (JSON-able values only); `capital` is the quote amount allocated to the bot;
+    `signals` holds the strategy's prepared indicators at the last bar when the caller computed
+    them ahead (the backtester), None when the strategy computes them itself (a live tick)."""
 
     now_ms: int
     symbol: str
@@ -160,6 +193,7 @@ class Context:
     state: Mapping[str, Any] = field(default_factory=dict)
     capital: Decimal = Decimal("1000")
     second: Leg | None = None
+    signals: Signals | None = None
 
     @property
     def last_price(self) -> Decimal:

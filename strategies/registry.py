@@ -87,7 +87,13 @@ class StrategySpec:
     `timeframe`) and its pure decision function `decide(Context) -> Decision` (strategies.base).
 
     `warmup` is a fixed count, or a function of the typed params when the lookback depends on
-    them (an EMA period, a higher timeframe)."""
+    them (an EMA period, a higher timeframe).
+
+    `prepare(bars, params)`, when given, computes the strategy's indicators for every bar at once
+    (see strategies.base). Two of its columns are read by the backtester to skip candles on which
+    nothing can happen: `wake_flat` (bool) is False on a bar where a flat strategy with no order
+    working would place nothing, and `wake_holding` likewise while it holds a position. On such a
+    bar `decide` may still change its state, but only in a way the next decision would repeat."""
 
     key: str
     label: str
@@ -97,6 +103,7 @@ class StrategySpec:
     timeframe: str = "5m"
     needs_second_account: bool = False
     decide: Callable[..., Any] | None = None
+    prepare: Callable[..., dict[str, Any]] | None = None
     extra: dict = field(default_factory=dict)
 
     def warmup_bars(self, params: dict[str, Any]) -> int:

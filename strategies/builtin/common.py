@@ -45,3 +45,73 @@ def last_ts(bars: Bars) -> int:
 
 def is_finite(*values: float) -> bool:
     return all(np.isfinite(v) for v in values)
+
+
+# -- indicators prepared for every bar at once ----------------------------------------------------
+# Each value below depends only on the candles of its own trailing window, summed in a fixed
+# order, so a bar gets the same bits whether the column is computed over a whole candle history
+# (a backtest) or over the warm-up window that ends on that bar (a live tick).
+
+
+def trailing_sum(values: np.ndarray, period: int, *, lag: int = 0) -> np.ndarray:
+    """At each bar, the sum of the `period` values ending `lag` bars before it, added oldest
+    first (NaN where the history is shorter)."""
+    n = len(values)
+    out = np.full(n, np.nan)
+    count = n - lag - period + 1
+    if period < 1 or count <= 0:
+        return out
+    total = values[:count].copy()
+    for k in range(1, period):
+        total += values[k : k + count]
+    out[period - 1 + lag :] = total
+    return out
+
+
+def volume_ratios(volume: np.ndarray, period: int) -> np.ndarray:
+    """`volume_ratio` at every bar: the bar's volume over the mean of the `period` before it
+    (0 where unknown or where that mean is not positive)."""
+    mean = trailing_sum(volume, period, lag=1) / period
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = volume / mean
+    return np.where(mean > 0, ratio, 0.0)
+
+
+def bollinger(close: np.ndarray, period: int, deviations: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Upper, middle and lower Bollinger bands: the `period` mean of the closes plus and minus
+    `deviations` population standard deviations (as TA-Lib's BBANDS with a simple average)."""
+    middle = trailing_sum(close, period) / period
+    variance = trailing_sum(close * close, period) / period - middle * middle
+    spread = deviations * np.sqrt(np.where(variance > 0, variance, 0.0))
+    return middle + spread, middle, middle - spread
+
+
+def strided_ema(close: np.ndarray, factor: int, period: int, count: int) -> np.ndarray:
+    """At each bar, the `period` EMA over the last `count` higher-timeframe closes ending on that
+    bar (every `factor`-th close counted back from it, as `Bars.resampled_close` groups them),
+    seeded as TA-Lib's EMA is, with the mean of the first `period` of them, then
+    `ema = (close - ema) * 2 / (period + 1) + ema` over the rest. NaN where fewer than `count`
+    such closes exist. Always this arithmetic (it agrees with `talib.EMA` to a unit or two in the
+    last place, and a window and a whole history then give the same bits)."""
+    n = len(close)
+    out = np.full(n, np.nan)
+    first = factor * (count - 1)
+    if count < period or first >= n:
+        return out
+    m = n - first
+
+    def column(j: int) -> np.ndarray:  # the j-th (oldest first) of the `count` closes of each bar
+        return close[factor * j : factor * j + m]
+
+    ema = column(0).copy()
+    for j in range(1, period):
+        ema += column(j)
+    ema /= period
+    k = 2.0 / (period + 1)
+    step = np.empty(m)
+    for j in range(period, count):
+        np.subtract(column(j), ema, out=step)
+        step *= k
+        ema += step
+    out[first:] = ema
+    return out

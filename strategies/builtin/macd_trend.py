@@ -1,8 +1,9 @@
 """MACD trend: a long-only trend follower on 5-minute candles.
 
-All indicators are computed with TA-Lib on the last `warmup` closed bars (see `warmup`), so a
-decision depends only on that window: the 1h EMA starts from the mean of the first
-`trend_ema_period` 1h closes of the window and runs over the 30 after them. With `h` the MACD
+Indicators come from `prepare` (TA-Lib, and the same sums for the Bollinger bands and volume
+mean), and a decision depends only on the last `warmup` closed bars (see `warmup`): the 1h EMA
+starts from the mean of the first `trend_ema_period` 1h closes of that window and runs over the
+30 after them. With `h` the MACD
 histogram (MACD line minus its signal line) of the closes:
 
 Entry (market buy of `order_quote / last price` base), when the bot holds nothing, has no buy
@@ -27,13 +28,23 @@ State: `{"last_entry_bar": <open time in ms of the bar that triggered the last e
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal as D  # noqa: N817 - keeps the parameter table readable
 from typing import Any
 
+import numpy as np
 import talib
 
-from strategies.base import Context, Decision
-from strategies.builtin.common import buy_for_quote, has_open, is_finite, last_ts, sell_all, volume_ratio
+from strategies.base import Bars, Context, Decision, Signals
+from strategies.builtin.common import (
+    bollinger,
+    buy_for_quote,
+    has_open,
+    is_finite,
+    sell_all,
+    strided_ema,
+    volume_ratios,
+)
 from strategies.registry import Param, StrategySpec, register
 
 HTF_FACTOR = 12  # 12 x 5m = 1h
@@ -46,30 +57,68 @@ TREND_SLACK = 30  # 1h bars the trend EMA runs past its seed
 
 def warmup(params: dict[str, Any]) -> int:
     """Bars needed: `trend_ema_period` 1h bars to seed the trend EMA plus TREND_SLACK more for it
-    to run, and enough 5m bars for the MACD, ADX and volume mean to settle. With the defaults
-    that is 961 bars, which one exchange request (1,000 candles on Binance) still covers."""
+    to run, and enough 5m bars for the MACD's EMAs and Wilder's ADX/ATR smoothing to forget their
+    seed to the last bit (so the window gives the values of the whole history) and for the volume
+    mean. With the defaults that is 961 bars, which one exchange request (1,000 candles on
+    Binance) still covers."""
     htf = HTF_FACTOR * (params["trend_ema_period"] + TREND_SLACK)
-    macd = 4 * (max(params["fast_period"], params["slow_period"]) + params["signal_period"])
-    return max(htf, macd, 10 * ADX_PERIOD, BB_PERIOD, params["volume_period"] + 1) + 1
+    macd = 32 * max(params["fast_period"], params["slow_period"]) + 10 * params["signal_period"]
+    return max(htf, macd, 60 * ADX_PERIOD, BB_PERIOD, params["volume_period"] + 1) + 1
+
+
+def prepare(bars: Bars, p: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Every indicator the rules read, for every bar (see strategies.base). The 5m MACD, ATR and
+    ADX run over all the candles given; TA-Lib's recursions have forgotten their seed well within
+    the warm-up, so a bar's value is the same from a whole history as from its warm-up window. The
+    1h trend EMA is the exception (it runs only TREND_SLACK hours past its seed), so it is computed
+    over exactly the hourly closes of the warm-up window that ends on each bar."""
+    need = warmup(dict(p))
+    close, high, low = bars.close, bars.high, bars.low
+    _, _, hist = talib.MACD(close, p["fast_period"], p["slow_period"], p["signal_period"])
+    trend_ema = strided_ema(close, HTF_FACTOR, p["trend_ema_period"], need // HTF_FACTOR)
+    upper, middle, lower = bollinger(close, BB_PERIOD, BB_STDDEV)
+    before = np.roll(hist, 1)
+    before[:1] = np.nan
+    with np.errstate(invalid="ignore"):
+        ready = np.isfinite(hist) & np.isfinite(before) & np.isfinite(trend_ema)
+        trend_up = close > trend_ema
+        crossed_up = (before <= 0) & (hist > 0)
+        crossed_down = (before >= 0) & (hist < 0)
+    return {
+        "ts": bars.ts,
+        "close": close,
+        "hist": hist,
+        "trend_ema": trend_ema,
+        "volume_ratio": volume_ratios(bars.volume, p["volume_period"]),
+        "atr": talib.ATR(high, low, close, ATR_PERIOD),
+        "bb_upper": upper,
+        "bb_middle": middle,
+        "bb_lower": lower,
+        "adx": talib.ADX(high, low, close, ADX_PERIOD),
+        # Flat, only an up-crossover in an uptrend can lead to an entry; holding, only a
+        # down-crossover or the trend turning can lead to an exit. Bars not ready wake it too.
+        "wake_flat": ~ready | (crossed_up & trend_up),
+        "wake_holding": ~ready | crossed_down | ~trend_up,
+    }
 
 
 def decide(ctx: Context) -> Decision:
     """Enter on a confirmed MACD up-crossover, leave on the down-crossover or a trend flip."""
     p = ctx.params
-    need = warmup(dict(p))
-    bars = ctx.bars.tail(need)
-    if len(bars) < need:
-        return Decision(note=f"warming up: {len(bars)}/{need} bars")
+    sig = ctx.signals
+    if sig is None:
+        need = warmup(dict(p))
+        window = ctx.bars.tail(need)
+        if len(window) < need:
+            return Decision(note=f"warming up: {len(window)}/{need} bars")
+        sig = Signals.last(prepare(window, p))
 
-    close = bars.close
-    _, _, hist = talib.MACD(close, p["fast_period"], p["slow_period"], p["signal_period"])
-    htf_close = bars.resampled_close(HTF_FACTOR)
-    ema = talib.EMA(htf_close, p["trend_ema_period"])
-    if not is_finite(hist[-1], hist[-2], ema[-1]):
+    hist, hist_before, ema, close = sig["hist"], sig.back("hist"), sig["trend_ema"], sig["close"]
+    if not is_finite(hist, hist_before, ema):
         return Decision(note="indicators not ready")
-    crossed_up = hist[-2] <= 0 < hist[-1]
-    crossed_down = hist[-2] >= 0 > hist[-1]
-    trend_up = htf_close[-1] > ema[-1]
+    crossed_up = hist_before <= 0 < hist
+    crossed_down = hist_before >= 0 > hist
+    trend_up = close > ema
 
     if not ctx.position.is_flat:
         wants_out = crossed_down or not trend_up
@@ -79,17 +128,15 @@ def decide(ctx: Context) -> Decision:
         reason = "MACD crossed down" if crossed_down else "1h trend turned down"
         return Decision(intents=(intent,), note=reason) if intent else Decision()
 
-    bar = last_ts(bars)
+    bar = int(sig["ts"])
     if has_open(ctx, "buy") or ctx.state.get("last_entry_bar") == bar or not (crossed_up and trend_up):
         return Decision()
-    if volume_ratio(bars.volume, p["volume_period"]) < float(p["volume_surge"]):
+    if sig["volume_ratio"] < float(p["volume_surge"]):
         return Decision()
-    atr = talib.ATR(bars.high, bars.low, close, ATR_PERIOD)[-1]
-    upper, middle, lower = (a[-1] for a in talib.BBANDS(close, BB_PERIOD, BB_STDDEV, BB_STDDEV))
-    adx = talib.ADX(bars.high, bars.low, close, ADX_PERIOD)[-1]
+    atr, upper, middle, lower, adx = sig["atr"], sig["bb_upper"], sig["bb_middle"], sig["bb_lower"], sig["adx"]
     if not is_finite(atr, upper, middle, lower, adx) or middle <= 0:
         return Decision()
-    if p["atr_max_pct"] > 0 and atr / close[-1] * 100 > float(p["atr_max_pct"]):
+    if p["atr_max_pct"] > 0 and atr / close * 100 > float(p["atr_max_pct"]):
         return Decision()
     if p["bb_width_max_pct"] > 0 and (upper - lower) / middle * 100 > float(p["bb_width_max_pct"]):
         return Decision()
@@ -101,7 +148,7 @@ def decide(ctx: Context) -> Decision:
     return Decision(
         intents=(intent,),
         state={**ctx.state, "last_entry_bar": bar},
-        note=f"MACD crossed up, ADX {adx:.1f}, ATR {atr / close[-1] * 100:.2f}%",
+        note=f"MACD crossed up, ADX {adx:.1f}, ATR {atr / close * 100:.2f}%",
     )
 
 
@@ -113,6 +160,7 @@ SPEC = register(
         "volatility filter and an ADX regime filter.",
         warmup=warmup,
         decide=decide,
+        prepare=prepare,
         params=(
             Param("fast_period", "int", 12, "MACD fast EMA length.", 2, 100),
             Param("slow_period", "int", 26, "MACD slow EMA length.", 3, 200),

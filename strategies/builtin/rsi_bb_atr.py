@@ -1,6 +1,7 @@
 """RSI + Bollinger + ATR: a long-only mean-reversion strategy with ATR-sized exits.
 
-Indicators are computed with TA-Lib on the last `warmup` closed bars.
+Indicators come from `prepare` (TA-Lib's RSI and ATR, trailing sums for the band and the volume
+mean); a decision depends only on the last `warmup` closed bars.
 
 Entry (market buy of `order_quote / last price` base), when the bot holds nothing, has no buy
 order working and has not already entered on this bar, and on the last bar:
@@ -32,24 +33,27 @@ State: `{"last_entry_bar": ms, "atr": str, "stop": str, "take_profit": str, "anc
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from decimal import Decimal as D  # noqa: N817 - keeps the parameter table readable
 from typing import Any
 
+import numpy as np
 import talib
 
-from strategies.base import Bars, Context, Decision, to_decimal
-from strategies.builtin.common import buy_for_quote, has_open, is_finite, last_ts, sell_all, volume_ratio
+from strategies.base import Bars, Context, Decision, Signals, to_decimal
+from strategies.builtin.common import bollinger, buy_for_quote, has_open, is_finite, last_ts, sell_all, volume_ratios
 from strategies.registry import Param, StrategySpec, register
 
 LEVEL_KEYS = ("atr", "stop", "take_profit", "anchored")
 
 
 def warmup(params: dict[str, Any]) -> int:
-    """Ten RSI/ATR lengths so Wilder's smoothing has forgotten its seed, and the band and volume
-    windows."""
+    """Sixty RSI/ATR lengths, so Wilder's smoothing has forgotten its seed to the last bit (the
+    warm-up window and a whole history then give the same values), and the band and volume
+    windows. 841 bars with the defaults: one exchange request still covers it."""
     return (
-        max(10 * max(params["rsi_period"], params["atr_period"]), params["bb_period"], params["volume_period"] + 1) + 1
+        max(60 * max(params["rsi_period"], params["atr_period"]), params["bb_period"], params["volume_period"] + 1) + 1
     )
 
 
@@ -71,7 +75,43 @@ def _crossed(state: dict[str, Any], last: D, low: float | None, high: float | No
     return None
 
 
-def _manage(ctx: Context, bars: Bars, need: int) -> Decision:
+def prepare(bars: Bars, p: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Every indicator the rules read, for every bar (see strategies.base). RSI and ATR are
+    TA-Lib's Wilder recursions, which forget their seed well within the warm-up; the band and the
+    volume mean are plain trailing windows."""
+    close = bars.close
+    rsi = talib.RSI(close, p["rsi_period"])
+    _, _, lower = bollinger(close, p["bb_period"], float(p["bb_stddev"]))
+    atr = talib.ATR(bars.high, bars.low, close, p["atr_period"])
+    ratio = volume_ratios(bars.volume, p["volume_period"])
+    with np.errstate(invalid="ignore"):
+        ready = np.isfinite(rsi) & np.isfinite(lower) & np.isfinite(atr)
+        entry = (rsi <= float(p["rsi_oversold"])) & (close <= lower) & (ratio >= float(p["volume_ratio"]))
+    return {
+        "ts": bars.ts,
+        "close": close,
+        "low": bars.low,
+        "high": bars.high,
+        "rsi": rsi,
+        "bb_lower": lower,
+        "atr": atr,
+        "volume_ratio": ratio,
+        # Flat, only an oversold close at the band on volume can lead to an entry (state changes
+        # made on other flat bars are the dropping of old levels, which the next decision repeats).
+        "wake_flat": ~ready | entry,
+    }
+
+
+def _signals(ctx: Context, need: int) -> Signals | None:
+    """The prepared indicators at the last bar: the caller's, or computed over the warm-up window
+    (None while it is short)."""
+    if ctx.signals is not None:
+        return ctx.signals
+    window = ctx.bars.tail(need)
+    return Signals.last(prepare(window, ctx.params)) if len(window) >= need else None
+
+
+def _manage(ctx: Context, need: int) -> Decision:
     """Holding: make sure the levels exist and sit around the real entry, then watch them."""
     p = ctx.params
     state = dict(ctx.state)
@@ -82,16 +122,17 @@ def _manage(ctx: Context, bars: Bars, need: int) -> Decision:
         if "atr" in state:
             atr = D(state["atr"])
         else:
-            if len(bars) < need:
-                return Decision(note=f"warming up: {len(bars)}/{need} bars")
-            atr_now = talib.ATR(bars.high, bars.low, bars.close, p["atr_period"])[-1]
-            if not is_finite(atr_now):
+            sig = _signals(ctx, need)
+            if sig is None:
+                return Decision(note=f"warming up: {len(ctx.bars)}/{need} bars")
+            if not is_finite(sig["atr"]):
                 return Decision(note="indicators not ready")
-            atr = to_decimal(atr_now)
+            atr = to_decimal(sig["atr"])
         state.update(_levels(avg if avg > 0 else ctx.quote.last, atr, p), anchored=avg > 0)
     changed = state if state != ctx.state else None
     if has_open(ctx, "sell"):
         return Decision(state=changed)
+    bars = ctx.bars
     after_entry = len(bars) > 0 and last_ts(bars) > state.get("last_entry_bar", -1)
     crossed = _crossed(
         state,
@@ -110,29 +151,26 @@ def decide(ctx: Context) -> Decision:
     """Buy an oversold dip at the lower band on volume; sell at the ATR stop or take-profit."""
     p = ctx.params
     need = warmup(dict(p))
-    bars = ctx.bars.tail(need)
     if not ctx.position.is_flat:
-        return _manage(ctx, bars, need)
+        return _manage(ctx, need)
 
     if has_open(ctx, "buy"):
         return Decision()
     # Flat with no entry working: levels left from a closed (or never filled) trade are dropped.
     state = {k: v for k, v in ctx.state.items() if k not in LEVEL_KEYS}
     unchanged = Decision(state=state if state != ctx.state else None)
-    if len(bars) < need:
-        return replace(unchanged, note=f"warming up: {len(bars)}/{need} bars")
-    bar = last_ts(bars)
+    sig = _signals(ctx, need)
+    if sig is None:
+        return replace(unchanged, note=f"warming up: {min(len(ctx.bars), need)}/{need} bars")
+    bar = int(sig["ts"])
     if state.get("last_entry_bar") == bar:
         return unchanged
-    close = bars.close
-    rsi = talib.RSI(close, p["rsi_period"])[-1]
-    _, _, lower = talib.BBANDS(close, p["bb_period"], float(p["bb_stddev"]), float(p["bb_stddev"]))
-    atr = talib.ATR(bars.high, bars.low, close, p["atr_period"])[-1]
-    if not is_finite(rsi, lower[-1], atr):
+    rsi, lower, atr, close = sig["rsi"], sig["bb_lower"], sig["atr"], sig["close"]
+    if not is_finite(rsi, lower, atr):
         return replace(unchanged, note="indicators not ready")
-    if rsi > float(p["rsi_oversold"]) or close[-1] > lower[-1]:
+    if rsi > float(p["rsi_oversold"]) or close > lower:
         return unchanged
-    if volume_ratio(bars.volume, p["volume_period"]) < float(p["volume_ratio"]):
+    if sig["volume_ratio"] < float(p["volume_ratio"]):
         return unchanged
     intent = buy_for_quote(ctx, p["order_quote"], tag="entry")
     if intent is None:
@@ -150,6 +188,7 @@ SPEC = register(
         "or take-profit.",
         warmup=warmup,
         decide=decide,
+        prepare=prepare,
         params=(
             Param("rsi_period", "int", 14, "RSI length.", 2, 100),
             Param("rsi_oversold", "decimal", D("30"), "RSI at or below which the market is oversold.", D("1"), D("50")),

@@ -28,7 +28,7 @@ def signal_context(key: str) -> Context:
     if key == "macd_trend":
         return context(key, index_of(bars, 1619015400000))  # 2021-04-21 14:30
     if key == "rsi_bb_atr":
-        return context(key, index_of(bars, 1618536900000))  # 2021-04-16 01:35
+        return context(key, index_of(bars, 1618705500000))  # 2021-04-18 00:25
     if key == "momentum_reentry":
         return context(key, index_of(bars, 1618514400000))  # 2021-04-15 19:20
     if key == "grid":
