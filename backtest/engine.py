@@ -5,7 +5,9 @@ through the same code as a live tick:
 
 - the strategy's own `spec.decide(Context)`, given the closed candles its warm-up asks for (views
   into the arrays, never copies), the last close as the quote, the position, the working orders
-  and its memory from the last decision;
+  and its memory from the last decision; a strategy with a `prepare` gets its indicators computed
+  once over the whole history and read at each bar through `ctx.signals` (a live tick prepares
+  its warm-up window instead; `prepare` gives each bar the same value either way);
 - `risk.engine.check_batch` on every intent (plus `protective_exit` when default stop-loss or
   take-profit limits are set);
 - `exchanges.fill_model` for every fill: market and marketable limit orders fill at once at the
@@ -18,6 +20,12 @@ up to `i`, and resting orders are matched against candle `i` just before it (as 
 its orders before deciding). Spot only, as on the paper exchange: a buy needs the quote to pay for
 it (resting buys reserve theirs), a sell needs the base. An order that cannot be paid for is
 refused, as the exchange would refuse it.
+
+Candles on which nothing can happen are skipped: with no order working, a flat strategy is asked
+only on the bars its `wake_flat` column marks, a holding one only on its `wake_holding` bars (when
+it has that column and no default stop-loss or take-profit must be watched). Everything else is
+decided on every candle. `series=False` turns both off and decides every candle on its own window,
+exactly as a live tick would (the tests compare the two).
 
 Money stays Decimal in the ledger; the per-candle equity curve is computed at the end with numpy
 from the cash and position held between fills.
@@ -36,7 +44,7 @@ import numpy as np
 from backtest.ledger import FillRecord, Ledger, TradeRecord, Working
 from exchanges.fill_model import FillTerms, is_marketable, maker_fill, resting_reserve, taker_fill
 from risk import engine as risk
-from strategies.base import Bars, Context, Decision, OpenOrder, OrderIntent, PositionView, Quote
+from strategies.base import Bars, Context, Decision, OpenOrder, OrderIntent, PositionView, Quote, Signals
 from strategies.registry import StrategySpec
 
 ZERO = Decimal("0")
@@ -85,10 +93,12 @@ def run_backtest(
     limits: risk.Limits | None = None,
     start_index: int = 0,
     progress: Callable[[int], None] | None = None,
+    series: bool = True,
 ) -> BacktestOutcome:
     """Run `spec` with typed `params` over `bars`. Decisions start once the warm-up is covered and
     not before candle `start_index` (earlier candles only feed the indicators). `progress` is
-    called with 0-100 now and then."""
+    called with 0-100 now and then. `series=False` decides every candle from its own warm-up
+    window, as a live tick does, without the prepared indicators or skipping."""
     terms = terms or FillTerms()
     limits = limits or risk.Limits()
     protective = limits.default_stop_loss_pct is not None or limits.default_take_profit_pct is not None
@@ -110,13 +120,30 @@ def run_backtest(
     rejected: dict[str, int] = {}
     span = max(1, n - first)
     next_report = first
+    reported = -1
     view: PositionView = flat
     open_views: tuple[OpenOrder, ...] = ()
+    columns = spec.prepare(bars, params) if series and spec.prepare is not None else None
+    wake_flat = _next_awake(columns, "wake_flat", n)
+    wake_holding = None if protective else _next_awake(columns, "wake_holding", n)
 
-    for i in range(first, n):
+    i = first - 1
+    while True:
+        i += 1
+        if not ledger.working and i < n:
+            # No order to match: jump to the next candle the strategy can act on.
+            jump = wake_flat if view.is_flat else wake_holding
+            if jump is not None:
+                i = jump[i]
         if progress is not None and i >= next_report:
-            progress(min(99, int((i - first) * 100 / span)))
+            # Every percent passed is reported, the skipped candles' too, so progress moves evenly.
+            done = min(99, int((min(i, n) - first) * 100 / span))
+            for pct in range(reported + 1, done + 1):
+                progress(pct)
+            reported = max(reported, done)
             next_report = i + max(1, span // 100)
+        if i >= n:
+            break
         now_ms = ts_list[i] + step_ms
         if ledger.working:
             if _match(ledger, i, now_ms, high_list[i], low_list[i], vol_list[i]):
@@ -147,6 +174,7 @@ def run_backtest(
             state=state,
             capital=capital,
             second=None,
+            signals=None if columns is None else Signals(columns, i),
         )
         decision: Decision = decide(ctx)
         decisions += 1
@@ -192,6 +220,16 @@ def run_backtest(
         decisions=decisions,
         rejected=rejected,
     )
+
+
+def _next_awake(columns: Mapping[str, np.ndarray] | None, name: str, n: int) -> list[int] | None:
+    """For each candle, the first candle at or after it that the column marks awake (n when none),
+    or None when the strategy has no such column."""
+    if columns is None or name not in columns:
+        return None
+    awake = np.asarray(columns[name], dtype=bool)
+    at = np.where(awake, np.arange(n), n)
+    return [*np.minimum.accumulate(at[::-1])[::-1].tolist(), n]
 
 
 def _paths(ledger: Ledger, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -3,12 +3,15 @@
 Backtests: `macd_trend` and `rsi_bb_atr` with their default parameters over the real Binance 5m
 candles of 8 pairs (the full files in ../shared/data/market, about 526,000 candles; the bundled
 6-week files in data/market when those are absent), 10,000 USDT each, 0.1% fee, 0.05% slippage on
-market orders. Our backtester runs the registered strategies (`spec.decide`), the risk check and
-the paper fill model. backtrader runs the same rules, written below as backtrader strategies on
-backtrader's data feed and broker (market orders at the next open, the same slippage and
-commission); backtesting.py the same again (prices per 1e-8 base unit, because it trades whole
-units). Every peer computes the indicators the strategies use with the same TA-Lib calls on the
-same trailing windows, so their decisions can be compared fill by fill.
+market orders. Our backtester runs the registered strategies (`spec.prepare` once per pair, then
+`spec.decide` on the candles where something can happen), the risk check and the paper fill
+model. backtrader runs the same rules, written below as backtrader strategies on backtrader's
+data feed and broker (market orders at the next open, the same slippage and commission);
+backtesting.py the same again (prices per 1e-8 base unit, because it trades whole units). The
+peers compute the indicators when their run starts, over the whole series, with TA-Lib (pandas for
+the volume mean), and read them candle by candle, as their users write strategies; the 1h trend
+EMA is computed over each candle's own 80 hourly closes, as the rule defines it. Their decisions
+are compared fill by fill with ours.
 
 - bars_per_s / <strategy>_bars_per_s: candles per second of wall time over all pairs (run only,
   data loaded beforehand); the same for backtrader (`cerebro.run()`, which includes its data
@@ -17,11 +20,13 @@ same trailing windows, so their decisions can be compared fill by fill.
 - trades_match: every fill (pair, time, side, amount) of both strategies equal in our run and in
   backtrader's; fills / backtrader_fills count them; price_max_rel_diff is the largest relative
   gap of the fill prices (floats in the peers, Decimal in ours). backtesting_trades_match likewise.
-- strategy_us_per_bar: time inside our strategies' `decide` per candle; peer_rules_us_per_bar:
-  the same for the peers' rule code below (it computes only what the rules read, e.g. the 1h
-  closes, where the strategies' `Bars.resample` builds every 1h column); engine_us_per_bar,
+- strategy_us_per_bar: time inside our strategies' `prepare` and `decide` per candle;
+  peer_rules_us_per_bar: the same for the peers' rule code below; engine_us_per_bar,
   backtrader_engine_us_per_bar, backtesting_engine_us_per_bar: what each engine spends per
   candle around its rules (its run time minus the time in the rules, timed in the same run).
+  Ours decides only on the candles a strategy's wake columns mark (and every candle with an order
+  working); decisions_per_bar is the share of candles it decided on. The peers' engines call
+  their strategies on every candle.
 - backtesting.py applies its spread when a trade opens only, so its exit prices sit 0.05% away
   from ours and backtrader's; times, sides and amounts are compared as for backtrader.
 - chart_query_ms: `analytics.selectors.series(bot, start, end, 500)` over 525,600 one-minute
@@ -105,30 +110,43 @@ def finite(*values: float) -> bool:
     return all(np.isfinite(v) for v in values)
 
 
-def volume_ratio(volume: np.ndarray, period: int) -> float:
-    if len(volume) < period + 1:
-        return 0.0
-    mean = float(np.mean(volume[-period - 1 : -1]))
-    return float(volume[-1]) / mean if mean > 0 else 0.0
+def mean_ratio(volume: np.ndarray, period: int) -> np.ndarray:
+    """Each candle's volume over the mean of the `period` before it (0 where that is unknown)."""
+    series = pd.Series(volume)
+    mean = series.rolling(period).mean().shift(1)
+    return (series / mean).where(mean > 0, 0.0).to_numpy()
 
 
 class Rules:
-    """One strategy's rules over trailing windows of numpy arrays; `decide` answers "buy", "sell"
-    or None for candle `i`, given whether a position is held and its average entry price."""
+    """One strategy's rules, written for the peers: the indicators of every candle computed once
+    when the run starts (TA-Lib over the whole series, pandas for the volume mean, as a backtrader
+    or backtesting.py user would), then `decide` answers "buy", "sell" or None for candle `i`,
+    given whether a position is held and its average entry price."""
 
-    spent = 0.0  # seconds in `decide`, all instances together (the bench reads and resets it)
+    spent = 0.0  # seconds in the rules, all instances together (the bench reads and resets it)
 
     def __init__(self, key: str, arrays: dict[str, np.ndarray]) -> None:
+        started = time.perf_counter()
         self.key = key
-        self.p = validate_params(key, {})
+        self.p = p = validate_params(key, {})
         self.need = get_strategy(key).warmup_bars(self.p)
-        self.a = arrays
+        self.a = a = arrays
         self.state: dict = {}
-
-    def window(self, i: int) -> tuple[np.ndarray, ...]:
-        lo = i + 1 - self.need
-        a = self.a
-        return a["high"][lo : i + 1], a["low"][lo : i + 1], a["close"][lo : i + 1], a["volume"][lo : i + 1]
+        high, low, close = a["high"], a["low"], a["close"]
+        if key == "macd_trend":
+            self.hist = talib.MACD(close, p["fast_period"], p["slow_period"], p["signal_period"])[2]
+            self.trend = hourly_ema(close, p["trend_ema_period"], self.need // 12)
+            self.vol = mean_ratio(a["volume"], p["volume_period"])
+            self.atr = talib.ATR(high, low, close, 14)
+            self.upper, self.middle, self.lower = talib.BBANDS(close, 20, 2.0, 2.0)
+            self.adx = talib.ADX(high, low, close, 14)
+        else:
+            self.rsi_ = talib.RSI(close, p["rsi_period"])
+            bb = float(p["bb_stddev"])
+            self.lower = talib.BBANDS(close, p["bb_period"], bb, bb)[2]
+            self.atr = talib.ATR(high, low, close, p["atr_period"])
+            self.vol = mean_ratio(a["volume"], p["volume_period"])
+        Rules.spent += time.perf_counter() - started
 
     def decide(self, i: int, holding: bool, avg: Decimal) -> str | None:
         started = time.perf_counter()
@@ -140,26 +158,21 @@ class Rules:
         p = self.p
         if i + 1 < self.need:
             return None
-        high, low, close, volume = self.window(i)
-        _, _, hist = talib.MACD(close, p["fast_period"], p["slow_period"], p["signal_period"])
-        n = (len(close) // 12) * 12
-        htf_close = close[len(close) - n :].reshape(-1, 12)[:, -1]
-        ema = talib.EMA(htf_close, p["trend_ema_period"])
-        if not finite(hist[-1], hist[-2], ema[-1]):
+        close = self.a["close"][i]
+        hist, before, ema = self.hist[i], self.hist[i - 1], self.trend[i]
+        if not finite(hist, before, ema):
             return None
-        up = hist[-2] <= 0 < hist[-1]
-        down = hist[-2] >= 0 > hist[-1]
-        trend = htf_close[-1] > ema[-1]
+        up = before <= 0 < hist
+        down = before >= 0 > hist
+        trend = close > ema
         if holding:
             return "sell" if down or not trend else None
-        if not (up and trend) or volume_ratio(volume, p["volume_period"]) < float(p["volume_surge"]):
+        if not (up and trend) or self.vol[i] < float(p["volume_surge"]):
             return None
-        atr = talib.ATR(high, low, close, 14)[-1]
-        upper, middle, lower = (x[-1] for x in talib.BBANDS(close, 20, 2.0, 2.0))
-        adx = talib.ADX(high, low, close, 14)[-1]
+        atr, upper, middle, lower, adx = self.atr[i], self.upper[i], self.middle[i], self.lower[i], self.adx[i]
         if not finite(atr, upper, middle, lower, adx) or middle <= 0:
             return None
-        if p["atr_max_pct"] > 0 and atr / close[-1] * 100 > float(p["atr_max_pct"]):
+        if p["atr_max_pct"] > 0 and atr / close * 100 > float(p["atr_max_pct"]):
             return None
         if p["bb_width_max_pct"] > 0 and (upper - lower) / middle * 100 > float(p["bb_width_max_pct"]):
             return None
@@ -185,20 +198,38 @@ class Rules:
             s.pop(k, None)
         if i + 1 < self.need or s.get("bar") == bar:
             return None
-        high, low, close, volume = self.window(i)
-        rsi = talib.RSI(close, p["rsi_period"])[-1]
-        _, _, lower = talib.BBANDS(close, p["bb_period"], float(p["bb_stddev"]), float(p["bb_stddev"]))
-        atr = talib.ATR(high, low, close, p["atr_period"])[-1]
-        if not finite(rsi, lower[-1], atr):
+        rsi, lower, atr = self.rsi_[i], self.lower[i], self.atr[i]
+        if not finite(rsi, lower, atr):
             return None
-        if rsi > float(p["rsi_oversold"]) or close[-1] > lower[-1]:
+        if rsi > float(p["rsi_oversold"]) or a["close"][i] > lower:
             return None
-        if volume_ratio(volume, p["volume_period"]) < float(p["volume_ratio"]):
+        if self.vol[i] < float(p["volume_ratio"]):
             return None
         atr_d = to_decimal8(atr)
         s.update(bar=bar, atr=atr_d, stop=last - p["stop_atr"] * atr_d, take=last + p["take_profit_atr"] * atr_d)
         s["anchored"] = False
         return "buy"
+
+
+def hourly_ema(close: np.ndarray, period: int, hours: int) -> np.ndarray:
+    """The rule's 1h trend EMA at every 5m candle: TA-Lib's EMA(period) over the `hours` hourly
+    closes ending on that candle (every 12th close back from it), seeded by their first `period`.
+    Computed per residue class of the candle index modulo 12, windows as rows."""
+    out = np.full(len(close), np.nan)
+    k = 2.0 / (period + 1)
+    for r in range(12):
+        hourly = close[r::12]
+        if len(hourly) < hours:
+            continue
+        rows = np.lib.stride_tricks.sliding_window_view(hourly, hours)
+        ema = rows[:, 0].copy()
+        for j in range(1, period):
+            ema += rows[:, j]
+        ema /= period
+        for j in range(period, hours):
+            ema = (rows[:, j] - ema) * k + ema
+        out[r + 12 * (hours - 1) :: 12] = ema
+    return out
 
 
 def arrays_of(rows: list) -> dict[str, np.ndarray]:
@@ -214,9 +245,9 @@ def arrays_of(rows: list) -> dict[str, np.ndarray]:
 
 
 # -- ours -------------------------------------------------------------------------------------------
-def run_ours(key: str, pairs: list) -> tuple[float, int, list, float]:
+def run_ours(key: str, pairs: list) -> tuple[float, int, list, float, int]:
     spent = [0.0]
-    decide = get_strategy(key).decide
+    decide, prepare = get_strategy(key).decide, get_strategy(key).prepare
 
     def timed(ctx):
         started = time.perf_counter()
@@ -224,17 +255,24 @@ def run_ours(key: str, pairs: list) -> tuple[float, int, list, float]:
         spent[0] += time.perf_counter() - started
         return decision
 
-    spec = dataclasses.replace(get_strategy(key), decide=timed)
+    def timed_prepare(bars, params):
+        started = time.perf_counter()
+        columns = prepare(bars, params)
+        spent[0] += time.perf_counter() - started
+        return columns
+
+    spec = dataclasses.replace(get_strategy(key), decide=timed, prepare=timed_prepare)
     params = validate_params(key, {})
     terms = FillTerms(taker_fee=FEE, maker_fee=FEE, slippage=SLIPPAGE)
     data = [(symbol, bars_from_rows(rows)) for symbol, rows in pairs]
-    fills, candles = [], 0
+    fills, candles, decisions = [], 0, 0
     started = time.perf_counter()
     for symbol, bars in data:
         outcome = run_backtest(
             spec=spec, params=params, bars=bars, symbol=symbol, step_ms=STEP, capital=CAPITAL, terms=terms
         )
         candles += len(bars)
+        decisions += outcome.decisions
         # A fill at decision time T trades at the open of the first candle opening at or after T
         # (later than T after an exchange outage): named by that candle, as the peers name theirs.
         at = np.searchsorted(bars.ts, [f.ts_ms for f in outcome.fills])
@@ -243,7 +281,7 @@ def run_ours(key: str, pairs: list) -> tuple[float, int, list, float]:
             for f, k in zip(outcome.fills, at, strict=True)
             if k < len(bars)
         ]
-    return time.perf_counter() - started, candles, fills, spent[0]
+    return time.perf_counter() - started, candles, fills, spent[0], decisions
 
 
 # -- backtrader -------------------------------------------------------------------------------------
@@ -464,9 +502,11 @@ def main() -> None:
     ours_all, peer_all, btpy_all = [], [], []
     btpy_t = btpy_n = 0.0
     btpy_ok = True
+    decisions = 0
     for key in STRATEGIES:
-        t, n, fills, spent = run_ours(key, pairs)
+        t, n, fills, spent, decided = run_ours(key, pairs)
         in_ours += spent
+        decisions += decided
         Rules.spent = 0.0
         pt, pn, peer_fills = run_backtrader(key, pairs)
         in_peer += Rules.spent
@@ -506,6 +546,7 @@ def main() -> None:
         "price_max_rel_diff": gap,
         # Per-candle cost split: the strategy's own decision, and the engine around it.
         "strategy_us_per_bar": round(in_ours / ours_n * 1e6, 1),
+        "decisions_per_bar": round(decisions / ours_n, 4),
         "engine_us_per_bar": round((ours_t - in_ours) / ours_n * 1e6, 1),
         "peer_rules_us_per_bar": round(in_peer / peer_n * 1e6, 1),
         "backtrader_engine_us_per_bar": round((peer_t - in_peer) / peer_n * 1e6, 1),
