@@ -4,14 +4,15 @@ A decision function is `decide(ctx: Context) -> Decision`. The bot runtime (a Ce
 backtester and the tests build the same `Context`, so one strategy implementation serves all of
 them. Prices and amounts are Decimal; indicator inputs are numpy float64 arrays (`Bars`).
 
-A strategy may also have a `prepare(bars, params) -> dict[str, ndarray]` that computes its
+A strategy may also have a `prepare(bars, params, last=None) -> dict[str, ndarray]` that computes its
 indicators for every bar of a run of candles at once (one value per bar, aligned with `bars`).
 Its `decide` then reads them through `ctx.signals` (`Signals`, positioned at the last closed bar).
 A live tick leaves `ctx.signals` empty and the strategy prepares its own warm-up window; the
 backtester prepares the whole candle history once and moves the position along it. `prepare` must
 give each bar a value that depends only on the candles up to that bar, the same whether it is
 computed over the whole history or over the warm-up window that ends on that bar (the tests check
-it bar by bar on the real candles).
+it bar by bar on the real candles). `last=n` asks for the last n bars only (a live tick reads the
+last one or two); the columns keep their length and the bars not asked for may hold NaN.
 """
 
 from __future__ import annotations

@@ -89,7 +89,7 @@ class StrategySpec:
     `warmup` is a fixed count, or a function of the typed params when the lookback depends on
     them (an EMA period, a higher timeframe).
 
-    `prepare(bars, params)`, when given, computes the strategy's indicators for every bar at once
+    `prepare(bars, params, last=None)`, when given, computes the strategy's indicators for every bar at once
     (see strategies.base). Two of its columns are read by the backtester to skip candles on which
     nothing can happen: `wake_flat` (bool) is False on a bar where a flat strategy with no order
     working would place nothing, and `wake_holding` likewise while it holds a position. On such a

@@ -53,61 +53,86 @@ def is_finite(*values: float) -> bool:
 # (a backtest) or over the warm-up window that ends on that bar (a live tick).
 
 
-def trailing_sum(values: np.ndarray, period: int, *, lag: int = 0) -> np.ndarray:
+def trailing_sum(values: np.ndarray, period: int, *, lag: int = 0, last: int | None = None) -> np.ndarray:
     """At each bar, the sum of the `period` values ending `lag` bars before it, added oldest
-    first (NaN where the history is shorter)."""
+    first (NaN where the history is shorter). `last` computes only the last that many bars (a
+    live tick reads one or two); the others are NaN."""
     n = len(values)
     out = np.full(n, np.nan)
-    count = n - lag - period + 1
+    start = period - 1 + lag
+    if last is not None:
+        start = max(start, n - last)
+    count = n - start
     if period < 1 or count <= 0:
         return out
-    total = values[:count].copy()
+    lo = start - lag - period + 1
+    total = values[lo : lo + count].copy()
     for k in range(1, period):
-        total += values[k : k + count]
-    out[period - 1 + lag :] = total
+        total += values[lo + k : lo + k + count]
+    out[start:] = total
     return out
 
 
-def volume_ratios(volume: np.ndarray, period: int) -> np.ndarray:
+def volume_ratios(volume: np.ndarray, period: int, *, last: int | None = None) -> np.ndarray:
     """`volume_ratio` at every bar: the bar's volume over the mean of the `period` before it
     (0 where unknown or where that mean is not positive)."""
-    mean = trailing_sum(volume, period, lag=1) / period
+    mean = trailing_sum(volume, period, lag=1, last=last) / period
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = volume / mean
     return np.where(mean > 0, ratio, 0.0)
 
 
-def bollinger(close: np.ndarray, period: int, deviations: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def bollinger(
+    close: np.ndarray, period: int, deviations: float, *, last: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Upper, middle and lower Bollinger bands: the `period` mean of the closes plus and minus
     `deviations` population standard deviations (as TA-Lib's BBANDS with a simple average)."""
-    middle = trailing_sum(close, period) / period
-    variance = trailing_sum(close * close, period) / period - middle * middle
+    middle = trailing_sum(close, period, last=last) / period
+    variance = trailing_sum(close * close, period, last=last) / period - middle * middle
     spread = deviations * np.sqrt(np.where(variance > 0, variance, 0.0))
     return middle + spread, middle, middle - spread
 
 
-def strided_ema(close: np.ndarray, factor: int, period: int, count: int) -> np.ndarray:
+def strided_ema(close: np.ndarray, factor: int, period: int, count: int, *, last: int | None = None) -> np.ndarray:
     """At each bar, the `period` EMA over the last `count` higher-timeframe closes ending on that
     bar (every `factor`-th close counted back from it, as `Bars.resampled_close` groups them),
     seeded as TA-Lib's EMA is, with the mean of the first `period` of them, then
     `ema = (close - ema) * 2 / (period + 1) + ema` over the rest. NaN where fewer than `count`
-    such closes exist. Always this arithmetic (it agrees with `talib.EMA` to a unit or two in the
-    last place, and a window and a whole history then give the same bits)."""
+    such closes exist, and before the last `last` bars when that is given. Always this arithmetic
+    (it agrees with `talib.EMA` to a unit or two in the last place, and a window and a whole
+    history then give the same bits)."""
     n = len(close)
     out = np.full(n, np.nan)
     first = factor * (count - 1)
+    if last is not None:
+        first = max(first, n - last)
     if count < period or first >= n:
         return out
     m = n - first
+    lo = first - factor * (count - 1)
+
+    k = 2.0 / (period + 1)
+    if m <= 4:
+        # A live tick's one or two bars: the same operations on Python floats (IEEE doubles,
+        # one rounding per operation, as numpy's), without numpy's per-call cost.
+        for i in range(first, n):
+            closes = close[i - factor * (count - 1) : i + 1 : factor].tolist()
+            value = 0.0
+            for c in closes[:period]:
+                value += c
+            value /= period
+            for c in closes[period:]:
+                value = (c - value) * k + value
+            out[i] = value
+        return out
 
     def column(j: int) -> np.ndarray:  # the j-th (oldest first) of the `count` closes of each bar
-        return close[factor * j : factor * j + m]
+        return close[lo + factor * j : lo + factor * j + m]
 
     ema = column(0).copy()
     for j in range(1, period):
         ema += column(j)
     ema /= period
-    k = 2.0 / (period + 1)
     step = np.empty(m)
     for j in range(period, count):
         np.subtract(column(j), ema, out=step)

@@ -66,7 +66,7 @@ def warmup(params: dict[str, Any]) -> int:
     return max(htf, macd, 60 * ADX_PERIOD, BB_PERIOD, params["volume_period"] + 1) + 1
 
 
-def prepare(bars: Bars, p: Mapping[str, Any]) -> dict[str, np.ndarray]:
+def prepare(bars: Bars, p: Mapping[str, Any], last: int | None = None) -> dict[str, np.ndarray]:
     """Every indicator the rules read, for every bar (see strategies.base). The 5m MACD, ATR and
     ADX run over all the candles given; TA-Lib's recursions have forgotten their seed well within
     the warm-up, so a bar's value is the same from a whole history as from its warm-up window. The
@@ -75,8 +75,8 @@ def prepare(bars: Bars, p: Mapping[str, Any]) -> dict[str, np.ndarray]:
     need = warmup(dict(p))
     close, high, low = bars.close, bars.high, bars.low
     _, _, hist = talib.MACD(close, p["fast_period"], p["slow_period"], p["signal_period"])
-    trend_ema = strided_ema(close, HTF_FACTOR, p["trend_ema_period"], need // HTF_FACTOR)
-    upper, middle, lower = bollinger(close, BB_PERIOD, BB_STDDEV)
+    trend_ema = strided_ema(close, HTF_FACTOR, p["trend_ema_period"], need // HTF_FACTOR, last=last)
+    upper, middle, lower = bollinger(close, BB_PERIOD, BB_STDDEV, last=last)
     before = np.roll(hist, 1)
     before[:1] = np.nan
     with np.errstate(invalid="ignore"):
@@ -89,7 +89,7 @@ def prepare(bars: Bars, p: Mapping[str, Any]) -> dict[str, np.ndarray]:
         "close": close,
         "hist": hist,
         "trend_ema": trend_ema,
-        "volume_ratio": volume_ratios(bars.volume, p["volume_period"]),
+        "volume_ratio": volume_ratios(bars.volume, p["volume_period"], last=last),
         "atr": talib.ATR(high, low, close, ATR_PERIOD),
         "bb_upper": upper,
         "bb_middle": middle,
@@ -111,7 +111,7 @@ def decide(ctx: Context) -> Decision:
         window = ctx.bars.tail(need)
         if len(window) < need:
             return Decision(note=f"warming up: {len(window)}/{need} bars")
-        sig = Signals.last(prepare(window, p))
+        sig = Signals.last(prepare(window, p, last=2))
 
     hist, hist_before, ema, close = sig["hist"], sig.back("hist"), sig["trend_ema"], sig["close"]
     if not is_finite(hist, hist_before, ema):

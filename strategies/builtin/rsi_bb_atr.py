@@ -75,15 +75,15 @@ def _crossed(state: dict[str, Any], last: D, low: float | None, high: float | No
     return None
 
 
-def prepare(bars: Bars, p: Mapping[str, Any]) -> dict[str, np.ndarray]:
+def prepare(bars: Bars, p: Mapping[str, Any], last: int | None = None) -> dict[str, np.ndarray]:
     """Every indicator the rules read, for every bar (see strategies.base). RSI and ATR are
     TA-Lib's Wilder recursions, which forget their seed well within the warm-up; the band and the
     volume mean are plain trailing windows."""
     close = bars.close
     rsi = talib.RSI(close, p["rsi_period"])
-    _, _, lower = bollinger(close, p["bb_period"], float(p["bb_stddev"]))
+    _, _, lower = bollinger(close, p["bb_period"], float(p["bb_stddev"]), last=last)
     atr = talib.ATR(bars.high, bars.low, close, p["atr_period"])
-    ratio = volume_ratios(bars.volume, p["volume_period"])
+    ratio = volume_ratios(bars.volume, p["volume_period"], last=last)
     with np.errstate(invalid="ignore"):
         ready = np.isfinite(rsi) & np.isfinite(lower) & np.isfinite(atr)
         entry = (rsi <= float(p["rsi_oversold"])) & (close <= lower) & (ratio >= float(p["volume_ratio"]))
@@ -108,7 +108,7 @@ def _signals(ctx: Context, need: int) -> Signals | None:
     if ctx.signals is not None:
         return ctx.signals
     window = ctx.bars.tail(need)
-    return Signals.last(prepare(window, ctx.params)) if len(window) >= need else None
+    return Signals.last(prepare(window, ctx.params, last=2)) if len(window) >= need else None
 
 
 def _manage(ctx: Context, need: int) -> Decision:

@@ -48,7 +48,7 @@ def test_every_bar_gets_the_value_of_its_own_warm_up_window(key, pair, overrides
     differing: dict[str, int] = {}
     checked = 0
     for i in range(need - 1, len(bars)):
-        own = spec.prepare(window(bars, i, need), params)
+        own = spec.prepare(window(bars, i, need), params, last=2)  # as a live tick asks
         for name, column in full.items():
             # The last bar, and the one before it (a crossover reads both).
             for back in (1, 2):
