@@ -33,6 +33,7 @@ run: $(VENV)/.local-installed
 test: $(VENV)/.test-installed
 	./scripts/ensure-services.sh
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y chromium)  # browser tests drive Debian's Chromium
+	command -v promtool >/dev/null || (apt-get update -qq && apt-get install -y --no-install-recommends prometheus)  # checks deploy/prometheus
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest --create-db $(PYTEST_ARGS)
