@@ -18,6 +18,7 @@ from rest_framework.fields import ISO_8601, SkipField, _UnvalidatedField
 from rest_framework.relations import PKOnlyObject
 from rest_framework.settings import api_settings
 
+from api.rows import PageRowsIterable
 from bots.hummingbot.models import HummingbotDeployment, HummingbotInstance
 from bots.models import Bot, BotEvent, Fill, Order, OrderSide, OrderType, Position
 from exchanges.models import ExchangeAccount
@@ -88,7 +89,40 @@ def _passthrough(field: serializers.Field, kind: type) -> Callable[[Any], Any]:
     def convert(value: Any) -> Any:
         return value if type(value) is kind else field.to_representation(value)
 
+    convert.kind = kind  # type: ignore[attr-defined]
     return convert
+
+
+# Columns whose values the database driver gives as exactly this type (or None). Exact classes: a
+# subclass may convert its values into something else (an encrypted field, an enum...).
+COLUMN_TYPES: dict[type[models.Field], type] = {
+    models.CharField: str,
+    models.TextField: str,
+    models.SlugField: str,
+    models.AutoField: int,
+    models.BigAutoField: int,
+    models.SmallAutoField: int,
+    models.IntegerField: int,
+    models.BigIntegerField: int,
+    models.SmallIntegerField: int,
+    models.PositiveIntegerField: int,
+    models.PositiveBigIntegerField: int,
+    models.PositiveSmallIntegerField: int,
+    models.BooleanField: bool,
+}
+
+
+def _column_gives_output(model, field: serializers.Field, convert: Callable[[Any], Any]) -> bool:
+    """Whether a passthrough converter has nothing to do on this column's values: the column
+    always holds the type the converter passes through."""
+    kind = getattr(convert, "kind", None)
+    if kind is None or "." in field.source or field.source == "*":
+        return False
+    try:
+        column = model._meta.get_field(field.source)
+    except FieldDoesNotExist:
+        return False
+    return COLUMN_TYPES.get(type(column)) is kind
 
 
 class IsoUtcText(Func):
@@ -190,12 +224,31 @@ class FastRepresentationMixin:
                     # inspect, which is slow); the copies each request makes inherit this value.
                     _ = expression.identity
                     rows.append((name, f"text_{key}", _same, expression))
+                elif _column_gives_output(model, field, convert):
+                    rows.append((name, key, _same, None))
                 else:
                     rows.append((name, key, convert, None))
         if "_row_plans" not in type(self).__dict__:
             type(self)._row_plans = {}
         type(self)._row_plans[plan_key] = rows
         return rows or None
+
+    def _row_writer(self) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, Callable[[Any], Any]], ...]]:
+        """The row plan as (output name, row key) pairs and the (output name, converter) pairs
+        of the values that need converting; built once per class, like the plan."""
+        plan_key = (connection.vendor, settings.USE_TZ, settings.TIME_ZONE, api_settings.COERCE_DECIMAL_TO_STRING)
+        cached = type(self).__dict__.get("_row_writers", {}).get(plan_key)
+        if cached is not None:
+            return cached
+        plan = self._row_plan()
+        writer = (
+            tuple((name, key) for name, key, _, _ in plan),
+            tuple((name, convert) for name, _, convert, _ in plan if convert is not _same),
+        )
+        if "_row_writers" not in type(self).__dict__:
+            type(self)._row_writers = {}
+        type(self)._row_writers[plan_key] = writer
+        return writer
 
     @classmethod
     def row_values(cls, queryset: QuerySet) -> QuerySet | None:
@@ -217,22 +270,30 @@ class FastRepresentationMixin:
         if templates is None:
             templates = cls._row_templates = {}
         if key not in templates:
-            templates[key] = cls.row_values(cls.Meta.model._default_manager.all())
+            template = cls.row_values(cls.Meta.model._default_manager.all())
+            if template is not None:
+                # Its pages compile only their WHERE clause (api/rows.py); clones keep the class.
+                template._iterable_class = PageRowsIterable.for_template(template)
+            templates[key] = template
         template = templates[key]
         return None if template is None else template.all()
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
-        result: dict[str, Any] = {}
         if isinstance(instance, dict):
-            # A row from `row_values`. The plan is kept on this serializer: a list page reuses one
-            # child serializer for all its rows.
-            plan = self.__dict__.get("_row_plan_here")
-            if plan is None:
-                plan = self.__dict__["_row_plan_here"] = self._row_plan()
-            for name, key, convert, _ in plan:
-                value = instance[key]
-                result[name] = None if value is None else convert(value)
+            # A row from `row_values`: every value is copied under its output name, then the few
+            # that need converting are converted in place (the key order stays the fields').
+            # Kept on this serializer: a list page reuses one child serializer for all its rows.
+            writer = self.__dict__.get("_row_writer")
+            if writer is None:
+                writer = self.__dict__["_row_writer"] = self._row_writer()
+            keys, converts = writer
+            result = {name: instance[key] for name, key in keys}
+            for name, convert in converts:
+                value = result[name]
+                if value is not None:
+                    result[name] = convert(value)
             return result
+        result = {}
         for name, getter, convert, field, _ in self._representation_plan():
             if convert is not None:
                 value = getter(instance)

@@ -5,6 +5,7 @@ is optional in development and named by one URL variable: DATABASE_URL, REDIS_UR
 CELERY_BROKER_URL, MQTT_URL.
 """
 
+from importlib.util import find_spec
 from pathlib import Path
 
 import environ
@@ -92,6 +93,16 @@ def database_config(url: str) -> dict:
     else:
         config["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
         config["CONN_HEALTH_CHECKS"] = True
+    prepared = env.bool("DATABASE_PREPARED_STATEMENTS", default=True) and find_spec("psycopg") is not None
+    if config["ENGINE"] == "django.db.backends.postgresql" and prepared:
+        # The API's list pages run as prepared statements (api/rows.py); every other query goes
+        # through Django's cursors, which bind on the client and are never prepared. Turn this off
+        # behind a transaction-mode connection pooler, which cannot keep prepared statements.
+        # Each run still gets a plan of its own: one generic plan per statement would scan for a
+        # small organization's rows as if it were an average one.
+        options = config.setdefault("OPTIONS", {})
+        options.setdefault("prepare_threshold", 5)
+        options["options"] = " ".join(filter(None, [options.get("options"), "-c plan_cache_mode=force_custom_plan"]))
     return config
 
 

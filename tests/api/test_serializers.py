@@ -9,6 +9,7 @@ from rest_framework import serializers
 
 from api import serializers as s
 from bots.models import Bot, Order, Position
+from exchanges.models import ExchangeAccount
 from tests.factories import BotEventFactory, BotFactory, FillFactory, OrderFactory, PositionFactory
 
 pytestmark = pytest.mark.django_db
@@ -105,3 +106,17 @@ def test_a_bot_row_gives_the_same_output_and_leaves_its_memory_unread(org_a):
     rows = s.BotSerializer.row_values(Bot.objects.filter(pk=bot.pk))
     assert "state" not in str(rows.query)
     assert s.BotSerializer(rows.get()).data == drf_output(s.BotSerializer, Bot.objects.get(pk=bot.pk))
+
+
+def test_a_row_value_skips_its_check_only_from_a_column_of_that_type():
+    """Copied as is only when the column always gives the type the field passes through; a field
+    of another class (here an encrypted one, which decrypts) keeps its check."""
+    fields = s.OrderSerializer().fields
+    status, price = fields["status"], fields["price"]
+    assert s._column_gives_output(Order, status, s._passthrough(status, str))
+    assert s._column_gives_output(Order, fields["id"], s._passthrough(fields["id"], int))
+    assert not s._column_gives_output(Order, status, s._passthrough(status, int))
+    assert not s._column_gives_output(Order, status, s._same)
+    assert not s._column_gives_output(Order, price, s._passthrough(price, str))
+    secret = serializers.CharField(source="api_key")
+    assert not s._column_gives_output(ExchangeAccount, secret, s._passthrough(secret, str))
