@@ -7,15 +7,18 @@ connections, throttles on with Redis as the cache) runs on a free port. WSGI, be
 database connection per thread there; under ASGI every request runs in a fresh context and opens a
 connection of its own (CONN_MAX_AGE must then be 0), which would measure PostgreSQL's connection
 set-up rather than the endpoints. Then 50 concurrent
-keep-alive clients (asyncio + aiohttp, one process) call each endpoint for BENCH_API_SECONDS after a
-short warm-up, authenticated with an API key:
+keep-alive clients (asyncio + aiohttp, one process) call each endpoint for BENCH_API_SECONDS in all
+after a short warm-up, authenticated with an API key. The endpoints take turns in BENCH_API_ROUNDS
+rounds (rotating which goes first), so that load from elsewhere on a shared machine weighs on all
+three alike rather than on the one it happened to coincide with:
 
 - trivial: GET /api/v1/ping/ (authentication, throttles, rendering; no query of its own)
 - bots_list: GET /api/v1/bots/ (one page of the organization's bots)
 - orders_page: GET /api/v1/orders/?cursor=... (the second page of the newest orders, by cursor)
 
 Figures: requests/s of each, `ratio` = the smaller of bots/trivial and orders/trivial (target
->= 0.5), p99 latency of each and `p99_ms`, the worst p99 of the two list endpoints. The seeded rows
+>= 0.5) over all rounds, p99 latency of each and `p99_ms`, the worst p99 of the two list endpoints;
+`round_ratios` is the same ratio within each round, to show the spread. The seeded rows
 are deleted afterwards (BENCH_API_KEEP=1 keeps them for the next run). Prints one JSON line.
 """
 
@@ -52,6 +55,7 @@ BOTS = 20
 CLIENTS = int(os.environ.get("BENCH_API_CLIENTS", "50"))
 SECONDS = float(os.environ.get("BENCH_API_SECONDS", "8"))
 WARMUP_SECONDS = 2.0
+ROUNDS = int(os.environ.get("BENCH_API_ROUNDS", "4"))
 WORKERS = int(os.environ.get("BENCH_API_WORKERS", "3"))
 KEEP = os.environ.get("BENCH_API_KEEP") == "1"
 SLUG = "bench-api"
@@ -231,13 +235,26 @@ async def measure(base: str, key: str) -> dict:
         "bots_list": f"{base}/api/v1/bots/",
         "orders_page": first["next"],
     }
-    results = {}
-    for name, url in targets.items():
+    for url in targets.values():
         await load(url, headers, WARMUP_SECONDS)
-        count, latencies, errors = await load(url, headers, SECONDS)
-        if errors:
-            raise RuntimeError(f"{name}: {errors} non-200 answers")
-        results[name] = {"rps": count / SECONDS, "p99_ms": p99(latencies)}
+    # The endpoints take turns, ROUNDS times, each round in a rotated order, so a slow spell of
+    # the shared machine falls on all three alike instead of on whichever ran during it.
+    counts = {name: 0 for name in targets}
+    latencies: dict[str, list[float]] = {name: [] for name in targets}
+    names = list(targets)
+    round_ratios = []
+    for r in range(ROUNDS):
+        this_round = {}
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            count, lat, errors = await load(targets[name], headers, SECONDS / ROUNDS)
+            if errors:
+                raise RuntimeError(f"{name}: {errors} non-200 answers")
+            counts[name] += count
+            latencies[name] += lat
+            this_round[name] = count
+        round_ratios.append(min(this_round["bots_list"], this_round["orders_page"]) / this_round["trivial"])
+    results = {name: {"rps": counts[name] / SECONDS, "p99_ms": p99(latencies[name])} for name in targets}
+    results["rounds"] = round_ratios
     return results
 
 
@@ -268,6 +285,7 @@ def main() -> None:
         "bots_list_p99_ms": round(results["bots_list"]["p99_ms"], 1),
         "orders_page_p99_ms": round(results["orders_page"]["p99_ms"], 1),
         "trivial_p99_ms": round(results["trivial"]["p99_ms"], 1),
+        "round_ratios": [round(r, 3) for r in results["rounds"]],
         "seed_s": round(seed_s, 1),
     }
     print(json.dumps(figures))
