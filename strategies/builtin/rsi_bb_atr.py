@@ -90,8 +90,6 @@ def prepare(bars: Bars, p: Mapping[str, Any], last: int | None = None) -> dict[s
     return {
         "ts": bars.ts,
         "close": close,
-        "low": bars.low,
-        "high": bars.high,
         "rsi": rsi,
         "bb_lower": lower,
         "atr": atr,
