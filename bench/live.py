@@ -1,13 +1,15 @@
 """Live-update delivery: commit to the last of 1,000 connected WebSocket clients.
 
 A real ASGI server serves `config.asgi:application` on a free port with the channels-redis layer:
-uvicorn with BENCH_WORKERS (2) processes by default, or daphne (BENCH_SERVER=daphne, one
-process). BENCH_CLIENT_PROCESSES (4) processes open BENCH_CLIENTS (1,000) WebSocket clients to
-`ws/live/` with the websockets library: half sign in with a session cookie and an allowed
-Origin, as the dashboard does, half with an API key header and no Origin, as an integration
-does. Then this process commits BENCH_CHANGES (200) bot status changes, one at a time, through
-`bots.services.bot_transition` (each publishes an `event` and a `bot` frame after commit), and
-waits until every client has both frames (or BENCH_TIMEOUT seconds) before the next change.
+uvicorn with BENCH_WORKERS (2) processes by default, as docs/live.md serves it (per-message
+compression off; BENCH_WS_DEFLATE=1 turns it on), or daphne (BENCH_SERVER=daphne, one process).
+BENCH_CLIENT_PROCESSES (4) processes, each on uvloop, open BENCH_CLIENTS (1,000) WebSocket
+clients to `ws/live/` with the websockets library (which offers compression, as browsers do):
+half sign in with a session cookie and an allowed Origin, as the dashboard does, half with an
+API key header and no Origin, as an integration does. Then this process commits BENCH_CHANGES
+(200) bot status changes, one at a time, through `bots.services.bot_transition` (each publishes
+an `event` and a `bot` frame after commit), and waits until every client has both frames (or
+BENCH_TIMEOUT seconds) before the next change.
 
 Per frame: the time from the commit (a hook registered before the change, so it runs first
 after COMMIT) to its receipt at the last client. The receipt is when the client's `recv()`
@@ -34,6 +36,7 @@ import subprocess
 import sys
 import time
 
+import uvloop
 from _django import BENCH_DB, ROOT, setup
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
@@ -56,6 +59,8 @@ CHANGES = int(os.environ.get("BENCH_CHANGES", "200"))
 SERVER = os.environ.get("BENCH_SERVER", "uvicorn")
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 UVICORN_WS = os.environ.get("BENCH_UVICORN_WS", "websockets-sansio")
+# As docs/live.md serves it: no per-message compression (BENCH_WS_DEFLATE=1 turns it on).
+DEFLATE = os.environ.get("BENCH_WS_DEFLATE", "0") == "1"
 CLIENT_PROCESSES = int(os.environ.get("BENCH_CLIENT_PROCESSES", "4"))
 TIMEOUT = float(os.environ.get("BENCH_TIMEOUT", "5"))
 GAP = 0.05  # seconds between changes, after every client got the previous one
@@ -143,6 +148,7 @@ def start_server(port: int) -> subprocess.Popen:
         cmd = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1"]
         cmd += ["--port", str(port), "--workers", str(WORKERS), "--ws", UVICORN_WS]
         cmd += ["--log-level", "warning", "--no-access-log"]
+        cmd += ["--ws-per-message-deflate", "true" if DEFLATE else "false"]
     else:
         cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "-v", "0"]
         cmd += ["config.asgi:application"]
@@ -206,9 +212,8 @@ class Clients:
                 frame = json.loads(text)
                 kind = frame["kind"]
                 received.setdefault((kind, frame[kind]["id"]), []).append(now)
-                if kind == "bot":  # the last frame of a change
-                    with progress.get_lock():
-                        progress[bot_index[frame["bot"]["id"]]] += 1
+                if kind == "bot":  # the last frame of a change; only this process writes `progress`
+                    progress[bot_index[frame["bot"]["id"]]] += 1
         except Exception as exc:  # a closed socket shows up as a missing receipt
             self.errors.append(repr(exc))
 
@@ -229,7 +234,7 @@ def client_process(first, count, port, session, key, bot_index, progress, connec
         await clients.close()
         results.put((len(clients.sockets), clients.received, clients.errors))
 
-    asyncio.run(main())
+    uvloop.run(main())
 
 
 def commit_change(bot: Bot, target: str, commits: dict) -> None:
@@ -246,7 +251,8 @@ def commit_change(bot: Bot, target: str, commits: dict) -> None:
 def run(port: int, bots: list[Bot], session: str, key: str) -> dict:
     ctx = multiprocessing.get_context("fork")
     bot_index = {bot.pk: i for i, bot in enumerate(bots)}
-    progress = ctx.Array("i", len(bots))
+    # One counter array per client process, written by that process alone: no lock between them.
+    progresses = [ctx.Array("i", len(bots), lock=False) for _ in range(CLIENT_PROCESSES)]
     connected = ctx.Value("i", 0)
     stop, results = ctx.Event(), ctx.Queue()
     connections.close_all()  # the children never use the parent's database connection
@@ -256,7 +262,7 @@ def run(port: int, bots: list[Bot], session: str, key: str) -> dict:
     children = []
     started = time.perf_counter()
     for i, count in enumerate(share):
-        args = (sum(share[:i]), count, port, session, key, bot_index, progress, connected, stop, results)
+        args = (sum(share[:i]), count, port, session, key, bot_index, progresses[i], connected, stop, results)
         children.append(ctx.Process(target=client_process, args=args, daemon=True))
         children[-1].start()
     deadline = time.monotonic() + 300
@@ -269,7 +275,7 @@ def run(port: int, bots: list[Bot], session: str, key: str) -> dict:
     for i, bot in enumerate(bots):
         commit_change(bot, BotStatus.DEGRADED, commits)
         deadline = time.monotonic() + TIMEOUT
-        while progress[i] < total and time.monotonic() < deadline:
+        while sum(progress[i] for progress in progresses) < total and time.monotonic() < deadline:
             time.sleep(0.001)
         time.sleep(GAP)
     time.sleep(0.5)
@@ -331,6 +337,7 @@ def main() -> None:
     figures |= {
         "server": SERVER,
         "server_processes": WORKERS if SERVER == "uvicorn" else 1,
+        "ws_per_message_deflate": DEFLATE if SERVER == "uvicorn" else False,
         "client_processes": CLIENT_PROCESSES,
         "target_p99_ms": 100,
     }

@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
+# Scope key of the ASGI server's own `send` (dashboard.routing.transport_send_kept).
+TRANSPORT_SEND = "live.transport_send"
 
 
 def authorization_header(scope) -> str | None:
@@ -184,6 +186,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 await self._refuse(CLOSE_FORBIDDEN)
                 return
             organizations = [organization_id]
+        # Frames go straight to the server: no middleware below has anything to do with them.
+        self.transport_send = self.scope.get(TRANSPORT_SEND) or self.base_send
         self.outbox: asyncio.Queue = asyncio.Queue(self.MAX_BACKLOG)
         self.writer = asyncio.ensure_future(self._write())
         # Join before accepting: once the client sees the socket open, nothing published is missed.
@@ -209,10 +213,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def _write(self) -> None:
         try:
+            send = self.transport_send
             while True:
                 texts = await self.outbox.get()
                 for text in texts:
-                    await self.send(text_data=text)
+                    await send({"type": "websocket.send", "text": text})
         except asyncio.CancelledError:
             raise
         except Exception:  # the socket went away under us: disconnect() cleans up

@@ -3,11 +3,23 @@
 from channels.security.websocket import AllowedHostsOriginValidator
 from django.urls import path
 
-from dashboard.consumers import LiveConsumer
+from dashboard.consumers import TRANSPORT_SEND, LiveConsumer
 
 websocket_urlpatterns = [
     path("ws/live/", LiveConsumer.as_asgi()),
 ]
+
+
+def transport_send_kept(application):
+    """Keeps the server's own `send` in the scope under TRANSPORT_SEND, for the live consumer's
+    frames. Channels' session middleware wraps `send` to save the session on HTTP responses and
+    checks the (lazy) session on every message it passes, a websocket.send included; for a socket
+    that forwards each frame to hundreds of clients that check was a good part of the fan-out."""
+
+    async def app(scope, receive, send):
+        return await application({**scope, TRANSPORT_SEND: send}, receive, send)
+
+    return app
 
 
 def origin_checked(application):

@@ -123,6 +123,33 @@ def test_a_member_receives_the_status_change_of_a_service_call(alice, bot_a, org
     assert events == ["bot.starting", "bot.running"]
 
 
+def test_frames_go_straight_to_the_server_past_the_session_middleware(alice, bot_a, monkeypatch):
+    """The session middleware's `send` looks at the session on every message; frames skip it
+    (dashboard.routing.transport_send_kept), the handshake still goes through it."""
+    from channels.sessions import InstanceSessionWrapper
+
+    seen: list[str] = []
+    wrapped = InstanceSessionWrapper.send
+
+    async def spy(self, message):
+        seen.append(message["type"])
+        return await wrapped(self, message)
+
+    monkeypatch.setattr(InstanceSessionWrapper, "send", spy)
+    session = session_header(alice)
+
+    async def scenario():
+        socket = await open_socket(ORIGIN, session)
+        await database_sync_to_async(bot_start)(bot=bot_a, user=alice)
+        frames = await frames_until(socket, bot_is(bot_a, "running"))
+        await socket.disconnect()
+        return frames
+
+    frames = run(scenario)
+    assert len(frames) >= 3  # events and the bot's status
+    assert seen == ["websocket.accept"]
+
+
 def test_a_client_of_another_org_receives_nothing_but_its_own(alice, bob, bot_a, bot_b):
     bob_session, alice_session = session_header(bob), session_header(alice)
 
