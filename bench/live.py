@@ -4,15 +4,15 @@ A real ASGI server serves `config.asgi:application` on a free port with the chan
 uvicorn with BENCH_WORKERS (2) processes by default, as docs/live.md serves it (per-message
 compression off; BENCH_WS_DEFLATE=1 turns it on), or daphne (BENCH_SERVER=daphne, one process).
 BENCH_CLIENT_PROCESSES (4) processes, each on uvloop, open BENCH_CLIENTS (1,000) WebSocket
-clients to `ws/live/` with the websockets library (which offers compression, as browsers do):
-half sign in with a session cookie and an allowed Origin, as the dashboard does, half with an
-API key header and no Origin, as an integration does. Then this process commits BENCH_CHANGES
-(200) bot status changes, one at a time, through `bots.services.bot_transition` (each publishes
-an `event` and a `bot` frame after commit), and waits until every client has both frames (or
-BENCH_TIMEOUT seconds) before the next change.
+clients to `ws/live/` with the websockets library (BENCH_CLIENT_LIBRARY=aiohttp for aiohttp's;
+either offers compression, as browsers do): half sign in with a session cookie and an allowed
+Origin, as the dashboard does, half with an API key header and no Origin, as an integration
+does. Then this process commits BENCH_CHANGES (200) bot status changes, one at a time, through
+`bots.services.bot_transition` (each publishes an `event` and a `bot` frame after commit), and
+waits until every client has both frames (or BENCH_TIMEOUT seconds) before the next change.
 
 Per frame: the time from the commit (a hook registered before the change, so it runs first
-after COMMIT) to its receipt at the last client. The receipt is when the client's `recv()`
+after COMMIT) to its receipt at the last client. The receipt is when the client's read
 returns, so the clients' own work (1,000 sockets in a few Python processes on the same shared
 2-core machine as the server, Redis and PostgreSQL) is included.
 
@@ -61,6 +61,9 @@ WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 UVICORN_WS = os.environ.get("BENCH_UVICORN_WS", "websockets-sansio")
 # As docs/live.md serves it: no per-message compression (BENCH_WS_DEFLATE=1 turns it on).
 DEFLATE = os.environ.get("BENCH_WS_DEFLATE", "0") == "1"
+# websockets (pure Python) or aiohttp (its frame reader is compiled): the clients share the
+# cores with the server, so their own cost per frame shows in the figures.
+CLIENT_LIBRARY = os.environ.get("BENCH_CLIENT_LIBRARY", "websockets")
 CLIENT_PROCESSES = int(os.environ.get("BENCH_CLIENT_PROCESSES", "4"))
 TIMEOUT = float(os.environ.get("BENCH_TIMEOUT", "5"))
 GAP = 0.05  # seconds between changes, after every client got the previous one
@@ -178,18 +181,30 @@ class Clients:
         self.errors: list[str] = []
 
     async def open(self, port: int, session: str, key: str) -> None:
-        from websockets.asyncio.client import connect
-
         uri = f"ws://127.0.0.1:{port}/ws/live/"
+        if CLIENT_LIBRARY == "aiohttp":
+            import aiohttp
+
+            self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+
+            async def connect(origin=None, headers=()):
+                return await self.http.ws_connect(uri, origin=origin, headers=dict(headers), compress=15)
+        else:
+            from websockets.asyncio.client import connect as websockets_connect
+
+            async def connect(origin=None, headers=()):
+                return await websockets_connect(
+                    uri, origin=origin, additional_headers=headers, ping_interval=None, open_timeout=60, max_queue=None
+                )
 
         async def one(i: int):
             if i % 2:
-                kw = {"additional_headers": [("Authorization", f"Api-Key {key}")]}
+                kw = {"headers": [("Authorization", f"Api-Key {key}")]}
             else:
-                kw = {"origin": "http://127.0.0.1", "additional_headers": [("Cookie", f"sessionid={session}")]}
+                kw = {"origin": "http://127.0.0.1", "headers": [("Cookie", f"sessionid={session}")]}
             for attempt in range(5):
                 try:
-                    return await connect(uri, ping_interval=None, open_timeout=60, max_queue=None, **kw)
+                    return await connect(**kw)
                 except Exception as exc:
                     if attempt == 4:
                         self.errors.append(repr(exc))
@@ -207,9 +222,9 @@ class Clients:
     async def read(self, ws) -> None:
         received, progress, bot_index = self.received, self.progress, self.bot_index
         try:
-            async for text in ws:
+            async for message in ws:
                 now = time.time()
-                frame = json.loads(text)
+                frame = json.loads(message if isinstance(message, str) else message.data)
                 kind = frame["kind"]
                 received.setdefault((kind, frame[kind]["id"]), []).append(now)
                 if kind == "bot":  # the last frame of a change; only this process writes `progress`
@@ -219,6 +234,8 @@ class Clients:
 
     async def close(self) -> None:
         await asyncio.gather(*(ws.close() for ws in self.sockets), return_exceptions=True)
+        if CLIENT_LIBRARY == "aiohttp":
+            await self.http.close()
 
 
 def client_process(first, count, port, session, key, bot_index, progress, connected, stop, results) -> None:
@@ -339,6 +356,7 @@ def main() -> None:
         "server_processes": WORKERS if SERVER == "uvicorn" else 1,
         "ws_per_message_deflate": DEFLATE if SERVER == "uvicorn" else False,
         "client_processes": CLIENT_PROCESSES,
+        "client_library": CLIENT_LIBRARY,
         "target_p99_ms": 100,
     }
     print(json.dumps(figures))
