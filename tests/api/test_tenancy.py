@@ -1,10 +1,13 @@
-"""Every detail route answers 404 for another organization's object, by session and by API key."""
+"""Every detail route answers 404 for another organization's object: signed in with each role,
+and with an API key of each scope."""
 
 import pytest
 
 from bots.models import Bot, Order
+from organizations.models import Role
 from risk.models import KillSwitch, RiskLimits
 from tests.api.conftest import error_of
+from tests.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -47,15 +50,25 @@ def _ids(route):
     return f"{route[0]} {route[1]}"
 
 
-@pytest.mark.parametrize("auth", ["session", "api_key"])
+# A member of org A of each role (session), and org A keys of each scope.
+CALLERS = [f"session {role}" for role in Role.values] + ["key read", "key read,trade", "key read,trade,admin"]
+
+
+@pytest.fixture
+def caller(request, client_for, org_a, make_key):
+    how, what = request.param.split(" ")
+    if how == "session":
+        user = UserFactory(username=f"member-{what}")
+        MembershipFactory(user=user, organization=org_a, role=what)
+        return client_for(user)
+    return client_for(key=make_key(*what.split(","))[1])
+
+
+@pytest.mark.parametrize("caller", CALLERS, indirect=True)
 @pytest.mark.parametrize("route", DETAIL_ROUTES, ids=_ids)
-def test_it_hides_other_organizations_objects(client_for, alice, make_key, b_objects, auth, route):
+def test_it_hides_other_organizations_objects(caller, b_objects, route):
     method, template, kind, body = route
-    if auth == "session":
-        client = client_for(alice)
-    else:
-        client = client_for(key=make_key("read", "trade", "admin")[1])
-    response = getattr(client, method)(template.format(b_objects[kind].pk), body, format="json")
+    response = getattr(caller, method)(template.format(b_objects[kind].pk), body, format="json")
     assert response.status_code == 404, response.content
     assert error_of(response)["code"] == "not_found"
     # Nothing of org B changed.
