@@ -97,17 +97,22 @@ def bot_b(org_b):
     return BotFactory(organization=org_b, strategy="grid", params={"levels": 5})
 
 
-def test_a_member_receives_the_status_change_of_a_service_call(alice, bot_a, org_a):
-    session = session_header(alice)
+def frames_of_a_start(user, bot) -> list[dict]:
+    """What a socket signed in as `user` receives while `user` starts `bot`, up to its running frame."""
+    session = session_header(user)
 
     async def scenario():
         socket = await open_socket(ORIGIN, session)
-        await database_sync_to_async(bot_start)(bot=bot_a, user=alice)
-        frames = await frames_until(socket, bot_is(bot_a, "running"))
+        await database_sync_to_async(bot_start)(bot=bot, user=user)
+        frames = await frames_until(socket, bot_is(bot, "running"))
         await socket.disconnect()
         return frames
 
-    frames = run(scenario)
+    return run(scenario)
+
+
+def test_a_member_receives_the_status_change_of_a_service_call(alice, bot_a, org_a):
+    frames = frames_of_a_start(alice, bot_a)
     bot_frame = frames[-1]
     assert bot_frame["organization"] == org_a.pk
     assert bot_frame["bot"] == {
@@ -136,16 +141,7 @@ def test_frames_go_straight_to_the_server_past_the_session_middleware(alice, bot
         return await wrapped(self, message)
 
     monkeypatch.setattr(InstanceSessionWrapper, "send", spy)
-    session = session_header(alice)
-
-    async def scenario():
-        socket = await open_socket(ORIGIN, session)
-        await database_sync_to_async(bot_start)(bot=bot_a, user=alice)
-        frames = await frames_until(socket, bot_is(bot_a, "running"))
-        await socket.disconnect()
-        return frames
-
-    frames = run(scenario)
+    frames = frames_of_a_start(alice, bot_a)
     assert len(frames) >= 3  # events and the bot's status
     assert seen == ["websocket.accept"]
 
