@@ -19,7 +19,8 @@ three alike rather than on the one it happened to coincide with:
 Figures: requests/s of each, `ratio` = the smaller of bots/trivial and orders/trivial (target
 >= 0.5) over all rounds, p99 latency of each and `p99_ms`, the worst p99 of the two list endpoints;
 `round_ratios` is the same ratio within each round, to show the spread. The seeded rows
-are deleted afterwards (BENCH_API_KEEP=1 keeps them for the next run). Prints one JSON line.
+are deleted afterwards (BENCH_API_KEEP=1 keeps them, and the database, for the next run). Prints
+one JSON line.
 """
 
 import asyncio
@@ -37,7 +38,8 @@ from _django import BENCH_DB, ROOT, setup
 
 REDIS = "redis://127.0.0.1:6379/4"
 os.environ.setdefault("REDIS_URL", REDIS)
-setup()
+KEEP = os.environ.get("BENCH_API_KEEP") == "1"
+setup(fresh=not KEEP)
 
 import aiohttp  # noqa: E402
 from django.db import connection  # noqa: E402
@@ -57,7 +59,6 @@ SECONDS = float(os.environ.get("BENCH_API_SECONDS", "8"))
 WARMUP_SECONDS = 2.0
 ROUNDS = int(os.environ.get("BENCH_API_ROUNDS", "4"))
 WORKERS = int(os.environ.get("BENCH_API_WORKERS", "3"))
-KEEP = os.environ.get("BENCH_API_KEEP") == "1"
 SLUG = "bench-api"
 CHUNK = 50_000
 STATUSES = [OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.OPEN, OrderStatus.FILLED, OrderStatus.REJECTED]
