@@ -125,6 +125,10 @@ def _column_gives_output(model, field: serializers.Field, convert: Callable[[Any
     return COLUMN_TYPES.get(type(column)) is kind
 
 
+# (output name, attribute getter, converter, DRF field, row key) of one field of a serializer.
+PlanEntry = tuple[str, Callable[[Any], Any], Callable[[Any], Any] | None, Any, str]
+
+
 class IsoUtcText(Func):
     """A timestamptz as DRF writes it: `2024-01-02T03:04:05.678901Z`, or without the fraction when
     it is zero (as `datetime.isoformat` does)."""
@@ -162,13 +166,24 @@ class FastRepresentationMixin:
     for serializers whose output fields need no request context (no hyperlinks, no nested
     serializers). tests/api/test_serializers.py holds the two outputs equal."""
 
-    def _representation_plan(self) -> list[tuple[str, Callable[[Any], Any], Callable[[Any], Any] | None, Any, str]]:
+    def _per_class(self, attribute: str, build: Callable[[], Any]) -> Any:
+        """`build()`, once per serializer class and settings, kept in the class's own `attribute`
+        (a subclass has other fields, so it does not inherit its parent's)."""
+        key = (connection.vendor, settings.USE_TZ, settings.TIME_ZONE, api_settings.COERCE_DECIMAL_TO_STRING)
+        cache = type(self).__dict__.get(attribute)
+        if cache is None:
+            cache = {}
+            setattr(type(self), attribute, cache)
+        if key not in cache:
+            cache[key] = build()
+        return cache[key]
+
+    def _representation_plan(self) -> list[PlanEntry]:
         # Built once per class and settings: building a ModelSerializer's fields costs more than
         # serializing a page, and the fields of these serializers depend on nothing per request.
-        plan_key = (settings.USE_TZ, settings.TIME_ZONE, api_settings.COERCE_DECIMAL_TO_STRING)
-        cached = type(self).__dict__.get("_plans", {}).get(plan_key)
-        if cached is not None:
-            return cached
+        return self._per_class("_plans", self._build_representation_plan)
+
+    def _build_representation_plan(self) -> list[PlanEntry]:
         plan = []
         model = self.Meta.model
         for field in self._readable_fields:
@@ -199,9 +214,6 @@ class FastRepresentationMixin:
             if convert is not None and getter is None:
                 getter = operator.attrgetter(source)
             plan.append((field.field_name, getter, convert, field, key))
-        if "_plans" not in type(self).__dict__:
-            type(self)._plans = {}
-        type(self)._plans[plan_key] = plan
         return plan
 
     def _row_plan(self) -> list[tuple[str, str, Callable[[Any], Any], Any]] | None:
@@ -209,10 +221,9 @@ class FastRepresentationMixin:
         None). On PostgreSQL the database writes times and amounts in the output's own text form
         (ISO 8601 in UTC with `Z`, microseconds only when there are some; numerics at the column's
         scale, which is the field's), so a page costs no datetime or Decimal objects at all."""
-        plan_key = (connection.vendor, settings.USE_TZ, settings.TIME_ZONE, api_settings.COERCE_DECIMAL_TO_STRING)
-        cached = type(self).__dict__.get("_row_plans", {}).get(plan_key)
-        if cached is not None:
-            return cached or None
+        return self._per_class("_row_plans", self._build_row_plan) or None
+
+    def _build_row_plan(self) -> list[tuple[str, str, Callable[[Any], Any], Any]]:
         plan = self._representation_plan()
         rows: list[tuple[str, str, Callable[[Any], Any], Any]] = []
         if all(convert is not None for _, _, convert, _, _ in plan):
@@ -228,27 +239,20 @@ class FastRepresentationMixin:
                     rows.append((name, key, _same, None))
                 else:
                     rows.append((name, key, convert, None))
-        if "_row_plans" not in type(self).__dict__:
-            type(self)._row_plans = {}
-        type(self)._row_plans[plan_key] = rows
-        return rows or None
+        return rows
 
     def _row_writer(self) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, Callable[[Any], Any]], ...]]:
         """The row plan as (output name, row key) pairs and the (output name, converter) pairs
         of the values that need converting; built once per class, like the plan."""
-        plan_key = (connection.vendor, settings.USE_TZ, settings.TIME_ZONE, api_settings.COERCE_DECIMAL_TO_STRING)
-        cached = type(self).__dict__.get("_row_writers", {}).get(plan_key)
-        if cached is not None:
-            return cached
-        plan = self._row_plan()
-        writer = (
-            tuple((name, key) for name, key, _, _ in plan),
-            tuple((name, convert) for name, _, convert, _ in plan if convert is not _same),
-        )
-        if "_row_writers" not in type(self).__dict__:
-            type(self)._row_writers = {}
-        type(self)._row_writers[plan_key] = writer
-        return writer
+
+        def build():
+            plan = self._row_plan()
+            return (
+                tuple((name, key) for name, key, _, _ in plan),
+                tuple((name, convert) for name, _, convert, _ in plan if convert is not _same),
+            )
+
+        return self._per_class("_row_writers", build)
 
     @classmethod
     def row_values(cls, queryset: QuerySet) -> QuerySet | None:
