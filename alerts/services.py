@@ -2,7 +2,7 @@
 outcomes, and the daily summary.
 
 Events reach `events_raised` after the write that made them commits (a post_save receiver for
-single events; bulk writers call it themselves), so a rolled-back event never alerts. Matching
+single events; the `events_written` signal for bulk writes), so a rolled-back event never alerts. Matching
 reads the organization's rules from a small per-process cache, so an event that no rule wants
 costs no query.
 """
@@ -148,8 +148,8 @@ def rules_for(organization_ids: Iterable[int]) -> dict[int, list[RuleView]]:
 # -- events to alerts ---------------------------------------------------------------------------------
 def events_raised(events: Sequence[Any]) -> None:
     """Hand freshly written BotEvents to the alert rules once the current transaction commits (at
-    once outside one). Bulk writers (bulk_create, COPY) call this; single saves reach it through
-    the post_save receiver."""
+    once outside one). Bulk writes reach it through bots' `events_written` signal, single saves
+    through post_save (both receivers are in `alerts.signals`)."""
     try:
         wanted = _wanted(events)
     except Exception:  # an alerting fault must never hurt the writer whose events these are

@@ -1,5 +1,6 @@
-"""Receivers: every BotEvent saved one at a time goes to the alert rules after commit, and a
-change to rules or channels drops this process's rule cache."""
+"""Receivers: every BotEvent, saved one at a time (post_save) or written in bulk (bots'
+`events_written`), goes to the alert rules after commit, and a change to rules or channels drops
+this process's rule cache."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from django.dispatch import receiver
 from alerts.models import AlertChannel, AlertRule
 from alerts.services import default_rule_ensure, events_raised, rules_forget
 from bots.models import BotEvent
+from bots.signals import events_written
 from organizations.models import Organization
 
 
@@ -22,6 +24,11 @@ def _organization_created(sender, instance: Organization, created: bool, raw: bo
 def _bot_event_saved(sender, instance: BotEvent, created: bool, raw: bool = False, **kwargs) -> None:
     if created and not raw:
         events_raised([instance])
+
+
+@receiver(events_written, dispatch_uid="alerts.bot_events_written")
+def _bot_events_written(sender, events, **kwargs) -> None:
+    events_raised(events)
 
 
 @receiver(post_save, sender=AlertRule, dispatch_uid="alerts.rule_saved")

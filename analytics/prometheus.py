@@ -1,8 +1,9 @@
 """Prometheus metrics of the back office.
 
 Two kinds:
-- counters and histograms that the code increments where things happen (ticks, exchange errors,
-  reconciliation corrections, risk rejections in `risk.metrics`). Under several processes (web
+- counters and histograms that the code increments where things happen, each defined in the app
+  that owns the event: ticks and reconciliation corrections (`bots.prometheus`), exchange errors
+  (`exchanges.prometheus`), risk rejections (`risk.metrics`). Under several processes (web
   workers, Celery workers) prometheus_client's multiprocess mode keeps each process's values in
   files under PROMETHEUS_MULTIPROC_DIR, and a scrape sums them.
 - gauges read from the database at scrape time (`DatabaseCollector`): bots by status, working
@@ -16,54 +17,29 @@ objects cheaply; Django is loaded inside the collector.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 
-import risk.metrics  # noqa: F401 - registers backoffice_risk_rejections_total
-
-TICKS = Counter("backoffice_ticks_total", "Bot ticks run, by outcome (ticked, failed).", ["outcome"])
-TICK_SECONDS = Histogram(
-    "backoffice_tick_seconds",
-    "Duration of one bot tick, from taking the bot to releasing it.",
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+# The counters each app increments where things happen, imported here so that one import of this
+# module registers every metric the back office exposes.
+import risk.metrics  # noqa: F401 - backoffice_risk_rejections_total
+from bots.prometheus import (  # noqa: F401
+    RECONCILIATION_CORRECTIONS,
+    TICK_SECONDS,
+    TICKS,
+    observe_reconciliation,
+    observe_tick,
 )
+from exchanges.prometheus import EXCHANGE_ERRORS  # noqa: F401
+
 SNAPSHOTS_LAST_RUN = Gauge(
     "backoffice_metric_snapshots_last_run_timestamp_seconds",
     "When the snapshot job last wrote its rows (Unix time).",
     multiprocess_mode="max",  # the newest run of any worker process, dead ones included
 )
-EXCHANGE_ERRORS = Counter(
-    "backoffice_exchange_errors_total",
-    "Failed exchange calls, by error kind (network, timeout, rate_limit, authentication, ...).",
-    ["kind"],
-)
-RECONCILIATION_CORRECTIONS = Counter(
-    "backoffice_reconciliation_corrections_total",
-    "Differences reconciliation found and repaired, by kind.",
-    ["kind"],
-)
 ORDERS = Counter("backoffice_orders_total", "Orders that reached a status, by status.", ["status"])
-
-RECONCILIATION_KINDS = ("orders_updated", "orders_adopted", "orders_missing", "fills_added")
-
-
-def observe_tick(outcome: str, seconds: float) -> None:
-    """Count one tick and its duration (skipped ticks are not ticks)."""
-    if outcome == "skipped":
-        return
-    TICKS.labels(outcome=outcome).inc()
-    TICK_SECONDS.observe(seconds)
-
-
-def observe_reconciliation(report: Any) -> None:
-    """Count the corrections of a `bots.reconciliation.ReconcileReport`."""
-    for kind in RECONCILIATION_KINDS:
-        count = getattr(report, kind, 0)
-        if count:
-            RECONCILIATION_CORRECTIONS.labels(kind=kind).inc(count)
 
 
 class DatabaseCollector(Collector):
@@ -76,11 +52,11 @@ class DatabaseCollector(Collector):
         from django.db.models import Count, Min, Q
         from django.utils import timezone
 
-        from bots.hummingbot.models import HummingbotInstance, InstanceStatus
         from bots.models import OPEN_ORDER_STATUSES, Order
         from bots.models import Bot as BotModel
         from bots.state import BotStatus
         from exchanges.models import CircuitState, ExchangeAccount
+        from hummingbot.models import HummingbotInstance, InstanceStatus
 
         now = timezone.now()
         trading = (BotStatus.RUNNING, BotStatus.DEGRADED)

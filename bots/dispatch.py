@@ -109,7 +109,6 @@ def dispatch_due(*, now: dt.datetime | None = None, limit: int | None = None) ->
     """The beat job's body: sweep kill switches, claim due bots, enqueue their ticks in chunks
     over one broker connection."""
     from bots.tasks import tick_bots
-    from config.celery import app
 
     halted = _halted_scope()  # one read of the switches serves the sweep and the claim
     report = DispatchReport(halted=kill_switches_enforce(halted=halted))
@@ -121,7 +120,7 @@ def dispatch_due(*, now: dt.datetime | None = None, limit: int | None = None) ->
     # the number of messages (each costs about a millisecond to publish) bounded.
     chunk = max(1, settings.TICK_DISPATCH_CHUNK, math.ceil(len(ids) / settings.TICK_DISPATCH_MAX_MESSAGES))
     stamp = claim.isoformat()
-    with app.producer_or_acquire() as producer:
+    with tick_bots.app.producer_or_acquire() as producer:
         for start in range(0, len(ids), chunk):
             part = ids[start : start + chunk]
             tick_bots.apply_async(

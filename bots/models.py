@@ -11,6 +11,7 @@ from django.db.models import F, Q
 
 from bots.state import BotStatus
 from core.errors import ApplicationError
+from core.events import EventLevel, EventSource
 from core.fields import MoneyField
 from organizations.tenancy import OrganizationOwned
 
@@ -283,23 +284,6 @@ class Position(OrganizationOwned):
         return self.closed_at is None
 
 
-class EventLevel(models.TextChoices):
-    DEBUG = "debug", "Debug"
-    INFO = "info", "Info"
-    WARNING = "warning", "Warning"
-    ERROR = "error", "Error"
-    CRITICAL = "critical", "Critical"
-
-
-class EventSource(models.TextChoices):
-    ADMIN = "admin", "Admin"
-    API = "api", "API"
-    DASHBOARD = "dashboard", "Dashboard"
-    SYSTEM = "system", "System"
-    HUMMINGBOT = "hummingbot", "Hummingbot"
-    CLI = "cli", "Command line"
-
-
 class BotEvent(OrganizationOwned):
     """The black box and the audit trail: what happened to a bot (or its organization), who did it
     and from which surface. Written once, never edited."""
@@ -325,6 +309,3 @@ class BotEvent(OrganizationOwned):
 
     def __str__(self) -> str:
         return f"[{self.level}] {self.kind}: {self.message[:80]}"
-
-
-from bots.hummingbot.models import HummingbotDeployment, HummingbotInstance  # noqa: E402, F401

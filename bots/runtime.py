@@ -24,12 +24,11 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from alerts.services import events_raised
-from analytics.prometheus import observe_tick
 from bots import live, tick_sql
 from bots.models import Bot, BotEvent, EventLevel, Order, Position
+from bots.prometheus import observe_tick
+from bots.services import bot_events_write
 from bots.state import BotStatus
-from core.db import insert_rows
 from core.errors import ApplicationError
 from exchanges.errors import CircuitOpenError, ExchangeError
 from exchanges.market_data import timeframe_ms
@@ -351,8 +350,7 @@ def _run(bot: Bot, now: dt.datetime, *, relax: bool = False) -> tuple[TickResult
         state.pop("held", None)
         _place(snap, approved, gateway, result)
     if snap.events:
-        insert_rows(BotEvent, snap.events)
-        events_raised(snap.events)
+        bot_events_write(snap.events)
         live.publish_events(snap.events)
     return result, state
 

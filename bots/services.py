@@ -13,10 +13,13 @@ from django.db.models import F
 from django.utils import timezone
 
 from bots import live
+from bots.engines import engine_for
 from bots.errors import IllegalTransition, TransitionConflict
 from bots.models import Bot, BotEvent, BotExecution, BotMode, EventLevel, EventSource
+from bots.signals import events_written
 from bots.state import ACTIVE_STATUSES, BotStatus, can_transition
 from bots.validation import bot_validate
+from core.db import insert_rows
 from core.errors import ApplicationError
 from exchanges.models import ExchangeAccountStatus
 from organizations.models import Role
@@ -47,6 +50,14 @@ def bot_event_record(
     )
     live.publish_event(event)
     return event
+
+
+def bot_events_write(events: list[BotEvent]) -> None:
+    """Append many events in one statement (the tick and the Hummingbot bridge write in bulk).
+    A bulk insert sends no post_save, so the batch is announced on `events_written` for the
+    alert rules."""
+    insert_rows(BotEvent, events)
+    events_written.send(sender=BotEvent, events=events)
 
 
 @live.batched
@@ -114,6 +125,7 @@ def bot_start(*, bot: Bot, user=None, source: str = EventSource.SYSTEM) -> Bot:
     if kill_switch_engaged(organization_id=bot.organization_id):
         raise ApplicationError("The kill switch is engaged: no bot can start until it is released.", code="kill_switch")
     bot_validate(bot=bot)
+    engine = None if bot.execution == BotExecution.NATIVE else engine_for(bot.execution)
     with transaction.atomic():
         Bot.objects.filter(pk=bot.pk).update(params=bot.params, desired_status=BotStatus.RUNNING)
         bot.desired_status = BotStatus.RUNNING
@@ -126,13 +138,7 @@ def bot_start(*, bot: Bot, user=None, source: str = EventSource.SYSTEM) -> Bot:
             updates={"consecutive_errors": 0, "last_error": "", "tick_lock_until": None}
             | ({"watchdog_restarts": 0} if user is not None else {}),
         )
-        if bot.execution == BotExecution.HUMMINGBOT:
-            # Rendered, risk-checked and placed on an instance; it turns running when the
-            # instance confirms the start. Any refusal rolls the start back.
-            from bots.hummingbot.services import deployment_create
-
-            deployment_create(bot=bot)
-        if bot.execution == BotExecution.NATIVE:
+        if engine is None:
             # Native bots need nothing remote to come up: the first tick is due now.
             bot_transition(
                 bot=bot,
@@ -141,6 +147,10 @@ def bot_start(*, bot: Bot, user=None, source: str = EventSource.SYSTEM) -> Bot:
                 source=source,
                 updates={"next_tick_at": timezone.now(), "claimed_until": None},
             )
+        else:
+            # Another engine (Hummingbot) places the bot and turns it running once it is up; any
+            # refusal rolls the start back.
+            engine.start(bot=bot)
     return bot
 
 
@@ -158,9 +168,9 @@ def bot_stop(
         bot_transition(
             bot=bot, target=BotStatus.STOPPING, actor=user, source=source, reason=reason, updates={"next_tick_at": None}
         )
-    if bot.execution == BotExecution.HUMMINGBOT:
-        _hummingbot_stop(bot, cancel_orders=cancel_orders)
-    if bot.execution == BotExecution.NATIVE:
+    if bot.execution != BotExecution.NATIVE:
+        engine_for(bot.execution).stop(bot=bot, cancel_orders=cancel_orders)
+    else:
         note = "open orders left in place"
         if cancel_orders:
             from bots.orders import orders_cancel_for_bot
@@ -170,26 +180,21 @@ def bot_stop(
     return bot
 
 
-def _hummingbot_stop(bot: Bot, *, cancel_orders: bool) -> None:
-    """Ask the bot's instance to stop the strategy (after commit); the bot turns stopped when the
-    instance confirms. With nothing deployed there is nobody to ask: it is stopped at once."""
-    from bots.hummingbot.models import DeploymentStatus, HummingbotDeployment
-
-    deployment = (
-        HummingbotDeployment.objects.filter(bot=bot)
-        .exclude(status__in=[DeploymentStatus.STOPPED, DeploymentStatus.FAILED])
-        .first()
-    )
-    if deployment is None:
-        bot_transition(bot=bot, target=BotStatus.STOPPED, reason="nothing was deployed")
-        return
-
-    def enqueue() -> None:
-        from bots.hummingbot.tasks import hb_stop
-
-        hb_stop.delay(deployment.pk, skip_order_cancellation=not cancel_orders)
-
-    transaction.on_commit(enqueue)
+def bots_stop_for_kill_switch(*, organization, source: str = EventSource.SYSTEM) -> int:
+    """Stop every starting or running bot a kill switch covers (`organization` None: all of them),
+    as the system: the switch is the authority, so an admin without the trader role still halts
+    all. Returns how many were stopped."""
+    bots = Bot.objects.filter(status__in=ACTIVE_STATUSES | {BotStatus.STARTING}).select_related("exchange_account")
+    if organization is not None:
+        bots = bots.for_organization(organization)
+    stopped = 0
+    for bot in bots:
+        try:
+            bot_stop(bot=bot, user=None, source=source, reason="kill switch")
+        except ApplicationError:
+            continue  # lost a race with another stop: the bot is already on its way down
+        stopped += 1
+    return stopped
 
 
 @live.batched

@@ -9,9 +9,9 @@ from celery import shared_task
 from django.db.models import Q
 from django.utils import timezone
 
-from analytics.prometheus import observe_reconciliation
 from bots import live
 from bots.models import OPEN_ORDER_STATUSES, Bot, Order
+from bots.prometheus import observe_reconciliation
 from bots.reconciliation import reconcile_account
 from bots.state import ACTIVE_STATUSES
 from exchanges.errors import ExchangeError
@@ -94,11 +94,3 @@ def watchdog() -> dict:
     from bots.dispatch import watchdog_run
 
     return watchdog_run()
-
-
-@shared_task(ignore_result=True)
-def hummingbot_health() -> dict:
-    """Beat job: instances that missed their heartbeats go offline and their bots fail over."""
-    from bots.hummingbot.services import instances_check_health
-
-    return instances_check_health()

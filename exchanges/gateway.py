@@ -13,12 +13,12 @@ from typing import TypeVar
 
 from django.conf import settings
 
-from analytics.prometheus import EXCHANGE_ERRORS
 from exchanges.circuit import circuit_check, circuit_record_failure, circuit_record_success
 from exchanges.client import ExchangeClient
 from exchanges.errors import ExchangeError, RetryPolicy, retry_read
 from exchanges.market_data import ReplayClock, ReplaySource
 from exchanges.models import ExchangeAccount
+from exchanges.prometheus import EXCHANGE_ERRORS
 from exchanges.types import Balance, Candle, ExchangeOrder, ExchangeTrade, Market, OrderBook, OrderRequest, Ticker
 
 T = TypeVar("T")

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.errors import ApplicationError
+from core.events import EventLevel, event_record
 from exchanges.errors import AuthError, ExchangeError, RetryPolicy
 from exchanges.models import ExchangeAccount, ExchangeAccountStatus
 from organizations.models import Organization, Role
@@ -53,17 +54,8 @@ def _check_fields(data: dict[str, Any]) -> None:
         raise ApplicationError(f"{unknown[0]} cannot be set.", field=unknown[0])
 
 
-def _record(account: ExchangeAccount, *, kind: str, message: str, level: str | None = None, **kw: Any) -> None:
-    from bots.models import EventLevel
-    from bots.services import bot_event_record
-
-    bot_event_record(
-        organization_id=account.organization_id,
-        kind=kind,
-        message=message,
-        level=level or EventLevel.INFO,
-        **kw,
-    )
+def _record(account: ExchangeAccount, *, kind: str, message: str, level: str = EventLevel.INFO, **kw: Any) -> None:
+    event_record(organization_id=account.organization_id, kind=kind, message=message, level=level, **kw)
 
 
 def exchange_account_create(
@@ -157,8 +149,6 @@ def exchange_account_verify(
     role). Success makes the account active with the time of the check; a refusal or an unreachable
     exchange marks it in error with the reason. A paper account needs no credentials and verifies
     at once. Either way the outcome is recorded in the event log and the account returned."""
-    from bots.models import EventLevel
-
     require_role(
         user=user, organization=account.organization_id, role=Role.ADMIN, action="Verifying an exchange account"
     )

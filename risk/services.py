@@ -1,17 +1,20 @@
-"""Writes on risk state: the kill switches."""
+"""Writes on risk state: the kill switches.
+
+Engaging a switch stops the bots it covers, but bots sit above risk: the switch is recorded and
+audited here, then announced on `risk.signals.kill_switch_engaged`, and `bots` stops its bots in
+its receiver (synchronously, so the call returns with them stopped, as before)."""
 
 from __future__ import annotations
 
 from django.db import transaction
 from django.utils import timezone
 
-from bots.models import Bot, EventLevel, EventSource
-from bots.services import bot_event_record, bot_stop
-from bots.state import ACTIVE_STATUSES, BotStatus
 from core.errors import ApplicationError, PermissionDeniedError
+from core.events import EventLevel, EventSource, event_record
 from organizations.models import Organization, Role
 from organizations.permissions import require_role
 from risk.models import KillSwitch
+from risk.signals import kill_switch_engaged
 
 
 def kill_switch_engage(
@@ -30,7 +33,7 @@ def kill_switch_engage(
         switch.changed_at = timezone.now()
         switch.save()
         for org_id in _organization_ids(organization):
-            bot_event_record(
+            event_record(
                 organization_id=org_id,
                 kind="risk.kill_switch_engaged",
                 message=f"Kill switch engaged ({'global' if organization is None else 'organization'}): {reason}",
@@ -38,7 +41,7 @@ def kill_switch_engage(
                 actor=user,
                 source=source,
             )
-    _stop_bots(organization=organization, user=user, source=source)
+    kill_switch_engaged.send(sender=KillSwitch, organization=organization, user=user, source=source)
     return switch
 
 
@@ -54,7 +57,7 @@ def kill_switch_release(
         switch.changed_at = timezone.now()
         switch.save()
         for org_id in _organization_ids(organization):
-            bot_event_record(
+            event_record(
                 organization_id=org_id,
                 kind="risk.kill_switch_released",
                 message=f"Kill switch released ({'global' if organization is None else 'organization'}).",
@@ -77,16 +80,3 @@ def _organization_ids(organization: Organization | None) -> list[int]:
     if organization is not None:
         return [organization.pk]
     return list(Organization.objects.values_list("pk", flat=True))
-
-
-def _stop_bots(*, organization: Organization | None, user, source: str) -> None:
-    bots = Bot.objects.filter(status__in=ACTIVE_STATUSES | {BotStatus.STARTING}).select_related("exchange_account")
-    if organization is not None:
-        bots = bots.for_organization(organization)
-    for bot in bots:
-        # The switch is the authority here: stop as the system so a trader-less admin still halts all.
-        try:
-            bot_stop(bot=bot, user=None, source=source, reason="kill switch")
-        except ApplicationError:
-            # Lost a race with another stop: the bot is already on its way down.
-            continue

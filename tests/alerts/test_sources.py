@@ -5,8 +5,8 @@ kill switch and the watchdog."""
 import pytest
 
 from alerts.models import Alert, DeliveryStatus
-from bots.hummingbot.bridge import Bridge
-from bots.hummingbot.services import instances_check_health
+from hummingbot.bridge import Bridge
+from hummingbot.services import instances_check_health
 from risk.services import kill_switch_engage
 from tests.alerts.conftest import rule, telegram_channel, wait_delivered, webhook_channel
 from tests.hummingbot.test_bridge import bot_of, make_instance, msg
