@@ -1,11 +1,8 @@
 from django import forms
 from django.contrib import admin
+from django.db.models import Count
 from django.forms.models import BaseInlineFormSet
-from django.http import Http404, HttpResponse
-from django.urls import path, reverse
-from django.utils.html import format_html
 
-from bots.hummingbot.models import HummingbotDeployment, HummingbotInstance
 from bots.models import Bot, BotEvent, BotMode, EventSource, Fill, Order, Position
 from bots.services import bot_restart, bot_start, bot_stop
 from organizations.admin_base import (
@@ -14,9 +11,11 @@ from organizations.admin_base import (
     ReadOnlyAdminMixin,
     admin_link,
     badge,
+    changelist_link,
 )
-from organizations.models import Role
+from organizations.models import Organization, Role
 from organizations.permissions import user_has_role
+from risk import admin as risk_admin
 from strategies.registry import choices as strategy_choices
 
 RECENT_ROWS = 20
@@ -325,80 +324,18 @@ class BotEventAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
         return obj.message if len(obj.message) <= 100 else obj.message[:99] + "…"
 
 
-class DeploymentInline(ReadOnlyInline):
-    model = HummingbotDeployment
-    fields = ["bot", "strategy_name", "config_version", "status", "updated_at"]
-    readonly_fields = fields
+class OrganizationAdmin(risk_admin.OrganizationAdmin):
+    """The organization admin with a column counting each organization's bots."""
+
+    list_display = ["name", "slug", "is_active", "members", "bots", "kill_switch_state", "created_at"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(bot_count=Count("bots", distinct=True))
+
+    @admin.display(ordering="bot_count")
+    def bots(self, obj):
+        return changelist_link(Bot, str(obj.bot_count), organization=obj.pk)
 
 
-@admin.register(HummingbotInstance)
-class HummingbotInstanceAdmin(OrganizationScopedAdmin):
-    list_display = ["name", "org", "topic", "status_badge", "last_heartbeat_at", "capacity"]
-    list_filter = [OrganizationListFilter, "status"]
-    search_fields = ["name", "instance_id"]
-    list_select_related = ["organization"]
-    readonly_fields = ["status", "last_heartbeat_at", "export_link", "created_at", "updated_at"]
-    inlines = [DeploymentInline]
-
-    def get_urls(self):
-        export = self.admin_site.admin_view(self.export_view)
-        return [path("<int:pk>/export/", export, name="bots_hummingbotinstance_export"), *super().get_urls()]
-
-    def export_view(self, request, pk: int):
-        """The instance folder (conf_client.yml and strategy files) as a zip; only for an
-        instance this user may see."""
-        from bots.hummingbot.services import instance_export
-
-        instance = self.get_object(request, str(pk))
-        if instance is None:
-            raise Http404("No such instance.")
-        response = HttpResponse(instance_export(instance=instance), content_type="application/zip")
-        response["Content-Disposition"] = f'attachment; filename="hummingbot-{instance.instance_id}.zip"'
-        return response
-
-    @admin.display(description="instance folder")
-    def export_link(self, obj):
-        if not obj.pk:
-            return "-"
-        url = reverse("admin:bots_hummingbotinstance_export", args=[obj.pk])
-        return format_html('<a href="{}">Download conf folder (zip)</a>', url)
-
-    @admin.display(description="organization")
-    def org(self, obj):
-        return admin_link(obj.organization)
-
-    @admin.display(description="MQTT topic prefix")
-    def topic(self, obj):
-        return obj.topic_prefix
-
-    @admin.display(description="status", ordering="status")
-    def status_badge(self, obj):
-        return badge(obj.status)
-
-
-@admin.register(HummingbotDeployment)
-class HummingbotDeploymentAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
-    list_display = [
-        "bot_link",
-        "instance_link",
-        "strategy_name",
-        "config_version",
-        "status_badge",
-        "last_command",
-        "updated_at",
-    ]
-    list_filter = [OrganizationListFilter, "status"]
-    search_fields = ["bot__name", "instance__name", "strategy_name"]
-    list_select_related = ["bot", "instance"]
-
-    @admin.display(description="bot")
-    def bot_link(self, obj):
-        return admin_link(obj.bot)
-
-    @admin.display(description="instance")
-    def instance_link(self, obj):
-        return admin_link(obj.instance, obj.instance.name)
-
-    @admin.display(description="status", ordering="status")
-    def status_badge(self, obj):
-        return badge(obj.status)
+admin.site.unregister(Organization)
+admin.site.register(Organization, OrganizationAdmin)

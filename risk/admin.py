@@ -1,8 +1,10 @@
 from django.contrib import admin, messages
 
-from bots.models import EventSource
 from core.errors import ApplicationError
+from core.events import EventSource
+from organizations import admin as organizations_admin
 from organizations.admin_base import OrganizationListFilter, OrganizationScopedAdmin, admin_link, badge
+from organizations.models import Organization
 from organizations.tenancy import organization_ids_for_user
 from risk.models import KillSwitch, RiskLimits
 from risk.services import kill_switch_engage, kill_switch_release
@@ -91,3 +93,32 @@ class KillSwitchAdmin(admin.ModelAdmin):
         operate_kill_switches(
             self, request, [s.organization for s in queryset.select_related("organization")], engage=False
         )
+
+
+class OrganizationAdmin(organizations_admin.OrganizationAdmin):
+    """The organization admin with each organization's kill switch: its state and the actions."""
+
+    list_display = ["name", "slug", "is_active", "members", "kill_switch_state", "created_at"]
+    actions = ["engage_kill_switch", "release_kill_switch"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("kill_switch")
+
+    @admin.display(description="kill switch")
+    def kill_switch_state(self, obj):
+        switch = getattr(obj, "kill_switch", None)
+        if switch is not None and switch.engaged:
+            return badge("critical", "ENGAGED")
+        return badge("running", "off")
+
+    @admin.action(description="Engage the kill switch (stop all bots)")
+    def engage_kill_switch(self, request, queryset):
+        operate_kill_switches(self, request, list(queryset), engage=True)
+
+    @admin.action(description="Release the kill switch")
+    def release_kill_switch(self, request, queryset):
+        operate_kill_switches(self, request, list(queryset), engage=False)
+
+
+admin.site.unregister(Organization)
+admin.site.register(Organization, OrganizationAdmin)
