@@ -2,7 +2,7 @@ from django.urls import path, re_path
 from rest_framework.routers import DefaultRouter
 
 from api import views
-from backtest.views import BacktestViewSet
+from api.backtests import BacktestViewSet
 
 router = DefaultRouter()
 router.register("bots", views.BotViewSet, basename="bot")

@@ -32,7 +32,7 @@ DEMO_BOTS = [
     ("BTC arbitrage", "arbitrage", "BTC/USDT", 10),
 ]
 
-OPERATOR_APPS = ["organizations", "exchanges", "bots", "risk", "analytics", "alerts"]
+OPERATOR_APPS = ["organizations", "exchanges", "bots", "hummingbot", "risk", "analytics", "alerts"]
 
 
 class Command(BaseCommand):
