@@ -19,9 +19,9 @@ from rest_framework.relations import PKOnlyObject
 from rest_framework.settings import api_settings
 
 from api.rows import PageRowsIterable
-from bots.hummingbot.models import HummingbotDeployment, HummingbotInstance
 from bots.models import Bot, BotEvent, Fill, Order, OrderSide, OrderType, Position
 from exchanges.models import ExchangeAccount
+from hummingbot.models import HummingbotDeployment, HummingbotInstance
 from organizations.models import Membership, Organization
 from risk.engine import LIMIT_FIELDS
 from risk.models import RiskLimits

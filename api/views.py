@@ -26,8 +26,6 @@ from api.errors import error_body
 from api.filters import FillFilter, OrderFilter, QueryFilterBackend
 from api.pagination import IdCursorPagination
 from api.schema import ApiAutoSchema
-from bots.hummingbot.models import HummingbotDeployment, HummingbotInstance
-from bots.hummingbot.services import instance_export
 from bots.metrics import bot_metrics
 from bots.models import Bot, BotEvent, BotMode, EventLevel, Fill, Order, Position
 from bots.runtime import manual_order_place
@@ -35,6 +33,8 @@ from bots.services import bot_create, bot_event_record, bot_restart, bot_start, 
 from core.errors import ApplicationError
 from exchanges.models import ExchangeAccount
 from exchanges.services import exchange_account_create, exchange_account_update, exchange_account_verify
+from hummingbot.models import HummingbotDeployment, HummingbotInstance
+from hummingbot.services import instance_export
 from organizations.models import Membership, Organization, Role
 from risk.models import KillSwitch, RiskLimits
 from risk.services import kill_switch_engage, kill_switch_release

@@ -31,10 +31,10 @@ from _django import ROOT, setup
 
 setup()
 
-from bots.hummingbot.bridge import Bridge  # noqa: E402
-from bots.hummingbot.models import DeploymentStatus, HummingbotDeployment, HummingbotInstance  # noqa: E402
 from bots.models import Bot, BotEvent, Fill, Order, Position  # noqa: E402
 from exchanges.models import ExchangeAccount  # noqa: E402
+from hummingbot.bridge import Bridge  # noqa: E402
+from hummingbot.models import DeploymentStatus, HummingbotDeployment, HummingbotInstance  # noqa: E402
 from organizations.models import Organization  # noqa: E402
 
 MESSAGES = int(os.environ.get("BENCH_HB_MESSAGES", "60000"))
@@ -214,7 +214,7 @@ def rpc_round_trips(*, nodelay: bool) -> dict:
     broker with `set_tcp_nodelay true` and an instance with TCP_NODELAY."""
     from django.conf import settings
 
-    from bots.hummingbot.rpc import RpcClient
+    from hummingbot.rpc import RpcClient
     from tests.hummingbot.sim import SimInstance
 
     broker, original = None, settings.MQTT_URL

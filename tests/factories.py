@@ -9,9 +9,9 @@ from django.utils import timezone
 from alerts.models import Alert, AlertChannel, AlertDelivery, AlertRule
 from analytics.models import MetricSnapshot
 from backtest.models import Backtest
-from bots.hummingbot.models import HummingbotDeployment, HummingbotInstance
 from bots.models import Bot, BotEvent, Fill, Order, Position
 from exchanges.models import ExchangeAccount
+from hummingbot.models import HummingbotDeployment, HummingbotInstance
 from organizations.models import ApiKey, Membership, Organization, Role, hash_api_secret
 from risk.models import KillSwitch, RiskLimits
 

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "strategies",
     "risk",
     "bots",
+    "hummingbot",
     "analytics",
     "backtest",
     "alerts",
@@ -161,9 +162,11 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
 if CELERY_BROKER_URL == "filesystem://":
     _queue_dir = VAR_DIR / "celery-broker"
+    (_queue_dir / "control").mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
+        "control_folder": str(_queue_dir / "control"),  # kombu's default is ./control, beside the code
         "store_processed": False,
     }
 CELERY_TASK_IGNORE_RESULT = True
@@ -214,8 +217,8 @@ SPECTACULAR_SETTINGS = {
         "BotStatusEnum": "bots.state.BotStatus",
         "OrderStatusEnum": "bots.models.OrderStatus",
         "ExchangeAccountStatusEnum": "exchanges.models.ExchangeAccountStatus",
-        "InstanceStatusEnum": "bots.hummingbot.models.InstanceStatus",
-        "DeploymentStatusEnum": "bots.hummingbot.models.DeploymentStatus",
+        "InstanceStatusEnum": "hummingbot.models.InstanceStatus",
+        "DeploymentStatusEnum": "hummingbot.models.DeploymentStatus",
         "BacktestStatusEnum": "backtest.models.BacktestStatus",
     },
 }

@@ -6,8 +6,8 @@ from django.db.models import Count, Prefetch, Q
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from bots.hummingbot.models import DeploymentStatus, HummingbotDeployment, HummingbotInstance
 from dashboard.views.base import OrgContext, member_view, render_page
+from hummingbot.models import DeploymentStatus, HummingbotDeployment, HummingbotInstance
 
 
 @member_view()

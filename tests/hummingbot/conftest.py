@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from bots.hummingbot.bridge import Bridge
+from hummingbot.bridge import Bridge
 
 
 @pytest.fixture

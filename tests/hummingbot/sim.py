@@ -41,7 +41,7 @@ from typing import Any
 
 import yaml
 
-from bots.hummingbot import wire
+from hummingbot import wire
 
 ALREADY_RUNNING = 'The bot is already running - please run "stop" first'
 NOTHING_IMPORTED = "Strategy check: Please import or create a strategy."

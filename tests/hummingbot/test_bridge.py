@@ -15,9 +15,9 @@ from decimal import Decimal
 import paho.mqtt.client as paho
 import pytest
 
-from bots.hummingbot.bridge import Bridge
-from bots.hummingbot.models import DeploymentStatus, HummingbotDeployment, HummingbotInstance, InstanceStatus
 from bots.models import BotEvent, Fill, Order, OrderStatus, Position
+from hummingbot.bridge import Bridge
+from hummingbot.models import DeploymentStatus, HummingbotDeployment, HummingbotInstance, InstanceStatus
 from tests.factories import BotFactory, ExchangeAccountFactory
 
 pytestmark = pytest.mark.django_db

@@ -11,9 +11,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bots.hummingbot import commands, tasks, wire
-from bots.hummingbot.models import DeploymentStatus, HummingbotDeployment, HummingbotInstance
-from bots.hummingbot.rpc import (
+from bots.models import BotEvent
+from core.errors import ApplicationError
+from hummingbot import commands, tasks, wire
+from hummingbot.converter import ConvertInput, convert
+from hummingbot.models import DeploymentStatus, HummingbotDeployment, HummingbotInstance
+from hummingbot.rpc import (
     CommandRefused,
     CommandTimeout,
     MalformedAnswer,
@@ -21,9 +24,6 @@ from bots.hummingbot.rpc import (
     close_default_client,
     rpc_call,
 )
-from bots.models import BotEvent
-from core.errors import ApplicationError
-from strategies.hummingbot import ConvertInput, convert
 from tests.factories import BotFactory
 from tests.hummingbot.sim import ALREADY_RUNNING, NOT_RUNNING, MqttRecorder, SimInstance, dumps
 

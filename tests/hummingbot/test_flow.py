@@ -8,13 +8,13 @@ from decimal import Decimal
 
 import pytest
 
-from bots.hummingbot.models import DeploymentStatus, HummingbotDeployment, HummingbotInstance, InstanceStatus
-from bots.hummingbot.services import deployment_reconcile
-from bots.hummingbot.tasks import hb_deploy
 from bots.models import Bot, BotEvent, Fill, Order
 from bots.services import bot_start, bot_stop
 from bots.state import BotStatus
 from core.errors import ApplicationError
+from hummingbot.models import DeploymentStatus, HummingbotDeployment, HummingbotInstance, InstanceStatus
+from hummingbot.services import deployment_reconcile
+from hummingbot.tasks import hb_deploy
 from organizations.models import Role
 from risk.models import RiskLimits
 from tests.factories import BotFactory, ExchangeAccountFactory

@@ -9,10 +9,10 @@ import pytest
 import yaml
 from django.utils import timezone
 
-from bots.hummingbot.models import DeploymentStatus, HummingbotDeployment, InstanceStatus
-from bots.hummingbot.services import instance_export, instance_pick, instances_check_health
 from bots.models import Bot, BotEvent
 from bots.state import BotStatus
+from hummingbot.models import DeploymentStatus, HummingbotDeployment, InstanceStatus
+from hummingbot.services import instance_export, instance_pick, instances_check_health
 from organizations.models import Role
 from tests.bots.test_runtime import market  # noqa: F401 - the real candles and a fixed paper clock
 from tests.factories import BotFactory, ExchangeAccountFactory
@@ -128,12 +128,12 @@ def test_instance_folder_export(org_a, settings):
 def test_admin_downloads_the_folder_of_visible_instances_only(client, scoped_staff, org_a, org_b):
     ours, theirs = make_instance(org_a), make_instance(org_b)
     client.force_login(scoped_staff)
-    page = client.get(f"/admin/bots/hummingbotinstance/{ours.pk}/change/")
-    assert f"/admin/bots/hummingbotinstance/{ours.pk}/export/" in page.content.decode()
-    response = client.get(f"/admin/bots/hummingbotinstance/{ours.pk}/export/")
+    page = client.get(f"/admin/hummingbot/hummingbotinstance/{ours.pk}/change/")
+    assert f"/admin/hummingbot/hummingbotinstance/{ours.pk}/export/" in page.content.decode()
+    response = client.get(f"/admin/hummingbot/hummingbotinstance/{ours.pk}/export/")
     assert response.status_code == 200 and response["Content-Type"] == "application/zip"
     assert "conf/conf_client.yml" in zipfile.ZipFile(io.BytesIO(response.content)).namelist()
-    assert client.get(f"/admin/bots/hummingbotinstance/{theirs.pk}/export/").status_code == 404
+    assert client.get(f"/admin/hummingbot/hummingbotinstance/{theirs.pk}/export/").status_code == 404
 
 
 @pytest.mark.usefixtures("market")

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from bots.hummingbot import wire
+from hummingbot import wire
 from tests.hummingbot.sim import ALREADY_RUNNING, NOTHING_IMPORTED, MqttRecorder, SimInstance, positional
 
 HEADER_KEYS = ["reply_to", "timestamp", "content_type", "encoding", "agent"]

@@ -6,9 +6,9 @@ from django.contrib.auth.models import AnonymousUser
 from alerts.models import Alert, AlertChannel, AlertDelivery, AlertRule
 from analytics.models import MetricSnapshot
 from backtest.models import Backtest
-from bots.hummingbot.models import HummingbotDeployment, HummingbotInstance
 from bots.models import Bot, BotEvent, Fill, Order, Position
 from exchanges.models import ExchangeAccount
+from hummingbot.models import HummingbotDeployment, HummingbotInstance
 from organizations.models import ApiKey, Membership, Organization
 from organizations.tenancy import OrganizationOwned
 from risk.models import KillSwitch, RiskLimits

@@ -5,8 +5,8 @@ import threading
 
 from django.core.management.base import BaseCommand
 
-from bots.hummingbot.bridge import Bridge
-from bots.hummingbot.wire import broker
+from hummingbot.bridge import Bridge
+from hummingbot.wire import broker
 
 
 class Command(BaseCommand):

@@ -27,7 +27,6 @@ class HummingbotInstance(OrganizationOwned):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        app_label = "bots"
         ordering = ["organization__name", "name"]
         constraints = [
             models.UniqueConstraint(fields=["namespace", "instance_id"], name="hbinstance_unique_topic"),
@@ -76,7 +75,6 @@ class HummingbotDeployment(OrganizationOwned):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        app_label = "bots"
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(

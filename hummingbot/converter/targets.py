@@ -9,12 +9,11 @@ from decimal import Decimal
 from typing import Any
 
 from core.errors import ApplicationError
-from risk.engine import Limits
-from strategies.hummingbot import limits as risk
-from strategies.hummingbot.build import Builder, check
-from strategies.hummingbot.config import CONTROLLERS_FOLDER, SCRIPTS_FOLDER, V1_FOLDER, HummingbotConfig, plain
-from strategies.hummingbot.limits import HUNDRED, floor8, round8
-from strategies.hummingbot.schema import (
+from hummingbot.converter import limits as risk
+from hummingbot.converter.build import Builder, check
+from hummingbot.converter.config import CONTROLLERS_FOLDER, SCRIPTS_FOLDER, V1_FOLDER, HummingbotConfig, plain
+from hummingbot.converter.limits import HUNDRED, floor8, round8
+from hummingbot.converter.schema import (
     AMM_ARB,
     AVELLANEDA_MARKET_MAKING,
     BUY,
@@ -24,6 +23,7 @@ from strategies.hummingbot.schema import (
     TRIPLE_BARRIER_DEFAULT,
     V2_WITH_CONTROLLERS,
 )
+from risk.engine import Limits
 
 GRID_DEFAULT_BAND = Decimal("0.1")  # a grid bound of 0 is 10% around the price, as in strategies.builtin.grid
 GRID_MIN_ORDER_SHARE = Decimal("0.9")  # Hummingbot adds 5% to the minimum order; 0.9 keeps every level

@@ -26,12 +26,12 @@ from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from alerts.services import events_raised
-from bots.hummingbot import wire
-from bots.hummingbot.models import DeploymentStatus, HummingbotDeployment, HummingbotInstance, InstanceStatus
 from bots.models import ORDER_STATUS_RANK, BotEvent, EventLevel, EventSource, Fill, Order, OrderStatus
+from bots.services import bot_events_write
 from core.db import insert_rows, update_rows
 from exchanges.types import ExchangeTrade
+from hummingbot import wire
+from hummingbot.models import DeploymentStatus, HummingbotDeployment, HummingbotInstance, InstanceStatus
 
 logger = logging.getLogger(__name__)
 ACTIVE_DEPLOYMENTS = (DeploymentStatus.DEPLOYING, DeploymentStatus.RUNNING, DeploymentStatus.UNKNOWN)
@@ -293,8 +293,7 @@ class Bridge:
                         source=EventSource.HUMMINGBOT,
                     )
                 )
-            insert_rows(BotEvent, events)
-            events_raised(events)  # bulk inserts send no post_save: hand them to the alert rules
+            bot_events_write(events)
             self._announce(batch, came_online, events)
         self.stats["messages"] += len(messages)
         return batch

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from core.errors import ApplicationError
+from hummingbot.converter import ConvertInput, Signal, connector_name, convert, convert_signal
 from risk.engine import Limits
-from strategies.hummingbot import ConvertInput, Signal, connector_name, convert, convert_signal
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -447,7 +447,7 @@ def test_the_converter_imports_without_django():
     code = (
         "import sys\n"
         "from decimal import Decimal\n"
-        "from strategies.hummingbot import ConvertInput, convert\n"
+        "from hummingbot.converter import ConvertInput, convert\n"
         "config = convert(ConvertInput('pure_market_making', {}, 'BTC/USDT', 'binance', False))\n"
         "assert config.yaml()\n"
         "loaded = sorted(m for m in sys.modules if m == 'django' or m.startswith('django.'))\n"

@@ -20,12 +20,12 @@ from typing import Any
 
 from django.utils import timezone
 
-from bots.hummingbot.models import DeploymentStatus, HummingbotDeployment, HummingbotInstance
-from bots.hummingbot.rpc import CommandRefused, CommandTimeout, MalformedAnswer, rpc_call
 from bots.models import EventLevel, EventSource
 from bots.services import bot_event_record
 from bots.state import BotStatus
 from core.errors import ApplicationError
+from hummingbot.models import DeploymentStatus, HummingbotDeployment, HummingbotInstance
+from hummingbot.rpc import CommandRefused, CommandTimeout, MalformedAnswer, rpc_call
 
 COMMAND_TIMEOUT = 10.0
 # Hummingbot itself gives an import up to 30 s (it checks the connectors) before it answers.

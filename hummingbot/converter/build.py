@@ -10,8 +10,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from core.errors import ApplicationError
-from strategies.hummingbot.config import plain
-from strategies.hummingbot.schema import Key, Mode
+from hummingbot.converter.config import plain
+from hummingbot.converter.schema import Key, Mode
 
 
 def _default(key: Key) -> Any:

@@ -11,14 +11,14 @@ from decimal import Decimal
 from typing import Any
 
 from core.errors import ApplicationError
+from hummingbot.converter import targets
+from hummingbot.converter.config import HummingbotConfig, plain
+from hummingbot.converter.limits import HUNDRED, check_limits, check_symbol_allowed, round8
+from hummingbot.converter.schema import BUY, SELL
+from hummingbot.converter.targets import Grid, Job, Venue
+from hummingbot.converter.venues import PAPER_EXCHANGE, connector_name, market_name, split_symbol
 from risk.engine import Limits
 from strategies import registry
-from strategies.hummingbot import targets
-from strategies.hummingbot.config import HummingbotConfig, plain
-from strategies.hummingbot.limits import HUNDRED, check_limits, check_symbol_allowed, round8
-from strategies.hummingbot.schema import BUY, SELL
-from strategies.hummingbot.targets import Grid, Job, Venue
-from strategies.hummingbot.venues import PAPER_EXCHANGE, connector_name, market_name, split_symbol
 
 TARGETS = (
     "pure_market_making",

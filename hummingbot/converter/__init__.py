@@ -8,8 +8,8 @@ switch and the `/balance/limit` calls that carry the bot's risk limits. The mapp
 refused and why, is in docs/hummingbot.md ("Strategy configs").
 """
 
-from strategies.hummingbot.config import HummingbotConfig
-from strategies.hummingbot.convert import (
+from hummingbot.converter.config import HummingbotConfig
+from hummingbot.converter.convert import (
     SIGNAL_TYPES,
     SUPPORTED,
     TARGETS,
@@ -18,7 +18,7 @@ from strategies.hummingbot.convert import (
     convert,
     convert_signal,
 )
-from strategies.hummingbot.venues import connector_name, market_name
+from hummingbot.converter.venues import connector_name, market_name
 
 __all__ = [
     "SIGNAL_TYPES",

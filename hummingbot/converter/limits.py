@@ -14,8 +14,8 @@ from __future__ import annotations
 from decimal import ROUND_DOWN, Decimal
 
 from core.errors import ApplicationError
+from hummingbot.converter.config import plain
 from risk.engine import LIMIT_FIELDS, Limits
-from strategies.hummingbot.config import plain
 
 QUANTUM = Decimal("0.00000001")
 HUNDRED = Decimal(100)

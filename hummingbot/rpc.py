@@ -8,7 +8,7 @@ request (same reply topic), so an answer to the first attempt that arrives late 
 the call, and answers after the first (duplicates, late ones) are ignored.
 
 Commands are at least once: the broker may deliver a request twice and a retry sends it again, so
-an instance can run a command twice. The command logic above this (bots.hummingbot.commands) is
+an instance can run a command twice. The command logic above this (hummingbot.commands) is
 idempotent for that reason.
 """
 
@@ -23,11 +23,11 @@ import threading
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from bots.hummingbot import wire
 from core.errors import ApplicationError
+from hummingbot import wire
 
 if TYPE_CHECKING:
-    from bots.hummingbot.models import HummingbotInstance
+    from hummingbot.models import HummingbotInstance
 
 logger = logging.getLogger(__name__)
 

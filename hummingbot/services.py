@@ -14,11 +14,11 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from bots.hummingbot import wire
-from bots.hummingbot.models import DeploymentStatus, HummingbotDeployment, HummingbotInstance, InstanceStatus
 from bots.models import Bot, BotExecution, EventLevel, FailoverPolicy
 from bots.state import ACTIVE_STATUSES, BotStatus
 from core.errors import ApplicationError
+from hummingbot import wire
+from hummingbot.models import DeploymentStatus, HummingbotDeployment, HummingbotInstance, InstanceStatus
 
 logger = logging.getLogger(__name__)
 ACTIVE = (DeploymentStatus.PENDING, DeploymentStatus.DEPLOYING, DeploymentStatus.RUNNING, DeploymentStatus.UNKNOWN)
@@ -153,7 +153,7 @@ def deployment_failover(*, deployment: HummingbotDeployment, reason: str) -> int
 
 def _enqueue_deploy(deployment_id: int) -> None:
     try:
-        from bots.hummingbot.tasks import hb_deploy
+        from hummingbot.tasks import hb_deploy
     except ImportError:  # the command tasks are not installed in this build
         logger.warning("No deploy task: deployment %s waits for a manual deploy.", deployment_id)
         return
@@ -223,9 +223,9 @@ def deployment_create(*, bot: Bot, target: str | None = None) -> HummingbotDeplo
     through the pre-trade risk check, place it on the least-loaded online instance of the
     organization and enqueue the deploy (import, config, start) after commit."""
     from bots.runtime import risk_check_for_bot
+    from hummingbot.converter import ConvertInput, convert
     from risk import engine as risk
     from risk.selectors import limits_for_bot
-    from strategies.hummingbot import ConvertInput, convert
     from strategies.registry import validate_params
 
     second = bot.secondary_exchange_account
@@ -293,10 +293,10 @@ def deployment_reconcile(*, deployment: HummingbotDeployment) -> int:
     """Repair what the at-most-once event stream lost: ask the instance for its trades
     (`/history`) and record every one whose trade id we do not hold. Returns how many were
     added; each repair is an event."""
-    from bots.hummingbot.commands import deployment_history
     from bots.models import Fill, Order, OrderStatus
     from bots.orders import fills_record_many
     from exchanges.types import ExchangeTrade
+    from hummingbot.commands import deployment_history
 
     bot = deployment.bot
     trades = deployment_history(deployment=deployment)
