@@ -36,6 +36,7 @@ test: $(VENV)/.test-installed
 	command -v promtool >/dev/null || (apt-get update -qq && apt-get install -y --no-install-recommends prometheus)  # checks deploy/prometheus
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest --create-db $(PYTEST_ARGS)
 
 ## make bench: every benchmark under bench/, one JSON line each.
@@ -46,6 +47,7 @@ bench: $(VENV)/.test-installed
 lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check --fix .

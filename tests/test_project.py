@@ -41,6 +41,24 @@ def test_ruff_is_clean():
     assert fmt.returncode == 0, fmt.stdout
 
 
+def test_the_apps_keep_their_layers():
+    """Every app of the project sits in exactly one layer of the contract, and no app imports one
+    above it (`lint-imports` follows imports inside functions too)."""
+    import tomllib
+
+    from django.conf import settings
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    layers = [name.strip() for layer in config["contracts"][0]["layers"] for name in layer.split("|")]
+    project_apps = [app for app in settings.INSTALLED_APPS if (ROOT / app / "apps.py").exists()]
+    assert sorted(layers) == sorted([*project_apps, "config", "core"])
+    assert len(layers) == len(set(layers))
+    assert "ignore_imports" not in config["contracts"][0]
+    result = subprocess.run([VENV_BIN / "lint-imports"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+    assert "1 kept, 0 broken" in result.stdout
+
+
 def test_check_deploy_is_clean_with_production_secrets():
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
     assert result.returncode == 0, result.stdout + result.stderr
