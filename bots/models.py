@@ -26,6 +26,16 @@ class BotExecution(models.TextChoices):
     HUMMINGBOT = "hummingbot", "Hummingbot instance"
 
 
+class MarketType(models.TextChoices):
+    SPOT = "spot", "Spot"
+    PERP = "perp", "Perpetual futures"
+
+
+class MarginMode(models.TextChoices):
+    ISOLATED = "isolated", "Isolated"
+    CROSS = "cross", "Cross"
+
+
 class FailoverPolicy(models.TextChoices):
     PAUSE = "pause", "Pause the bot"
     NATIVE = "native", "Fail over to native execution"
@@ -51,7 +61,19 @@ class Bot(OrganizationOwned):
         blank=True,
         help_text="Second leg for strategies that trade across two accounts (arbitrage).",
     )
-    symbol = models.CharField(max_length=32, help_text="Unified market symbol, e.g. BTC/USDT.")
+    symbol = models.CharField(
+        max_length=32, help_text="Unified market symbol: BTC/USDT (spot), BTC/USDC:USDC (linear perpetual)."
+    )
+    market_type = models.CharField(max_length=8, choices=MarketType.choices, default=MarketType.SPOT)
+    leverage = models.DecimalField(
+        max_digits=6,
+        decimal_places=2,
+        default=Decimal("1"),
+        help_text="Perpetuals: set on the exchange before the first order.",
+    )
+    margin_mode = models.CharField(
+        max_length=8, choices=MarginMode.choices, default=MarginMode.ISOLATED, help_text="Perpetuals only."
+    )
     mode = models.CharField(max_length=8, choices=BotMode.choices, default=BotMode.PAPER)
     execution = models.CharField(max_length=16, choices=BotExecution.choices, default=BotExecution.NATIVE)
     failover_policy = models.CharField(max_length=16, choices=FailoverPolicy.choices, default=FailoverPolicy.PAUSE)
@@ -98,6 +120,8 @@ class Bot(OrganizationOwned):
             models.UniqueConstraint(fields=["organization", "name"], name="bot_unique_name"),
             models.CheckConstraint(condition=Q(tick_interval__gte=1), name="bot_tick_interval_positive"),
             models.CheckConstraint(condition=Q(capital__gt=0), name="bot_capital_positive"),
+            models.CheckConstraint(condition=Q(leverage__gte=1), name="bot_leverage_min"),
+            models.CheckConstraint(condition=Q(market_type="perp") | Q(leverage=1), name="bot_spot_unleveraged"),
         ]
         indexes = [models.Index(fields=["organization", "status"], name="bot_org_status_idx")]
 
@@ -171,6 +195,12 @@ class Order(OrganizationOwned):
     fee = MoneyField(default=Decimal("0"))
     fee_currency = models.CharField(max_length=16, blank=True)
     status = models.CharField(max_length=20, choices=OrderStatus.choices, default=OrderStatus.NEW)
+    reduce_only = models.BooleanField(default=False, help_text="Perpetuals: may only reduce the position.")
+    trigger_price = MoneyField(
+        null=True,
+        blank=True,
+        help_text="A protective stop-loss/take-profit resting on the exchange fires at this price.",
+    )
     reason = models.CharField(max_length=500, blank=True, help_text="Why it was rejected or canceled.")
     raw = models.JSONField(default=dict, blank=True, help_text="The exchange's last answer.")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -232,6 +262,7 @@ class Fill(OrganizationOwned):
     fee = MoneyField(default=Decimal("0"))
     fee_currency = models.CharField(max_length=16, blank=True)
     is_maker = models.BooleanField(null=True, blank=True)
+    liquidation = models.BooleanField(default=False, help_text="The exchange liquidated the position.")
     ts = models.DateTimeField(help_text="When the exchange executed the trade.")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -260,6 +291,15 @@ class Position(OrganizationOwned):
     average_entry_price = MoneyField(default=Decimal("0"))
     realized_pnl = MoneyField(default=Decimal("0"))
     fees_paid = MoneyField(default=Decimal("0"))
+    funding = MoneyField(default=Decimal("0"), help_text="Perpetuals: funding received while open (negative: paid).")
+    mark_price = MoneyField(null=True, blank=True, help_text="Perpetuals: the mark at the last update.")
+    unrealized_pnl = MoneyField(null=True, blank=True)
+    liquidation_price = MoneyField(
+        null=True,
+        blank=True,
+        help_text="Perpetuals: the exchange's (live) or computed from maintenance margin (paper).",
+    )
+    margin_used = MoneyField(null=True, blank=True)
     opened_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     exit_reason = models.CharField(max_length=64, blank=True)
@@ -282,6 +322,36 @@ class Position(OrganizationOwned):
     @property
     def is_open(self) -> bool:
         return self.closed_at is None
+
+
+class FundingPayment(OrganizationOwned):
+    """A perpetual funding payment: its own ledger row, counted in the bot's PnL. `amount` is what
+    the account received in the settle currency (negative: paid)."""
+
+    bot = models.ForeignKey(Bot, on_delete=models.PROTECT, related_name="funding_payments", null=True, blank=True)
+    exchange_account = models.ForeignKey(
+        "exchanges.ExchangeAccount", on_delete=models.PROTECT, related_name="funding_payments"
+    )
+    symbol = models.CharField(max_length=32)
+    payment_id = models.CharField(max_length=128, help_text="The exchange's id (or time) of the payment.")
+    amount = MoneyField()
+    rate = models.DecimalField(max_digits=20, decimal_places=12, null=True, blank=True)
+    position_quantity = MoneyField(null=True, blank=True)
+    mark_price = MoneyField(null=True, blank=True)
+    ts = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-ts"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["exchange_account", "symbol", "payment_id"], name="funding_unique_payment_per_account"
+            ),
+        ]
+        indexes = [models.Index(fields=["bot", "-ts"], name="funding_bot_ts_idx")]
+
+    def __str__(self) -> str:
+        return f"funding {self.symbol} {self.amount}"
 
 
 class BotEvent(OrganizationOwned):

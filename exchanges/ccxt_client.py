@@ -9,14 +9,17 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Collection
+from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import ccxt
 from django.conf import settings
 
+from exchanges import venues
 from exchanges.client import ExchangeClient, to_decimal
 from exchanges.errors import ExchangeError, InvalidOrderError, map_ccxt_error
+from exchanges.perps import FundingEvent, PerpPosition
 from exchanges.types import Balance, Candle, ExchangeOrder, ExchangeTrade, Market, OrderBook, OrderRequest, Ticker
 
 T = TypeVar("T")
@@ -53,6 +56,8 @@ class CcxtClient(ExchangeClient):
         api_key: str = "",
         secret: str = "",
         password: str = "",
+        wallet_address: str = "",
+        private_key: str = "",
         testnet: bool = False,
         timeout_ms: int | None = None,
     ) -> None:
@@ -63,9 +68,9 @@ class CcxtClient(ExchangeClient):
         config: dict[str, Any] = {
             "enableRateLimit": True,
             "timeout": timeout_ms or settings.EXCHANGE_TIMEOUT_MS,
-            # Spot only, and no private currency listing while loading markets.
+            # Spot and linear perpetuals only, and no private currency listing while loading markets.
             "options": {
-                "fetchMarkets": {"types": ["spot"]},
+                "fetchMarkets": {"types": venues.market_types(exchange_id)},
                 "fetchCurrencies": False,
                 "fetchMargins": False,
                 # Reconciliation lists all open orders of an account in one call, on purpose.
@@ -76,6 +81,10 @@ class CcxtClient(ExchangeClient):
             config.update(apiKey=api_key, secret=secret)
         if password:
             config["password"] = password
+        if wallet_address:
+            config["walletAddress"] = wallet_address
+        if private_key:
+            config["privateKey"] = private_key
         self.exchange_id = exchange_id
         self.api: ccxt.Exchange = exchange_class(config)
         if testnet:
@@ -92,6 +101,8 @@ class CcxtClient(ExchangeClient):
             api_key=account.api_key,
             secret=account.api_secret,
             password=account.passphrase,
+            wallet_address=account.wallet_address,
+            private_key=account.private_key,
             testnet=account.is_testnet,
         )
 
@@ -124,6 +135,7 @@ class CcxtClient(ExchangeClient):
         out = {}
         for symbol, m in self.api.markets.items():
             precision, limits = m.get("precision") or {}, m.get("limits") or {}
+            swap = bool(m.get("swap")) and bool(m.get("linear", True))
             out[symbol] = Market(
                 symbol=symbol,
                 base=m["base"],
@@ -132,6 +144,10 @@ class CcxtClient(ExchangeClient):
                 price_step=to_decimal(precision.get("price")),
                 min_amount=to_decimal((limits.get("amount") or {}).get("min")),
                 min_notional=to_decimal((limits.get("cost") or {}).get("min")),
+                type="swap" if swap else "spot",
+                settle=(m.get("settle") or "") if swap else "",
+                contract_size=to_decimal(m.get("contractSize")) or to_decimal(1) if swap else to_decimal(1),
+                max_leverage=to_decimal((limits.get("leverage") or {}).get("max")) if swap else None,
             )
         return out
 
@@ -173,7 +189,7 @@ class CcxtClient(ExchangeClient):
         self, *, symbol: str, order_id: str | None = None, client_order_id: str | None = None
     ) -> ExchangeOrder:
         self._load_markets()
-        params = {} if order_id else {"clientOrderId": client_order_id}
+        params = {} if order_id else {"clientOrderId": self._venue_cid(client_order_id)}
         return self._order(self._call(self.api.fetch_order, order_id, symbol, params))
 
     def open_orders(
@@ -204,14 +220,26 @@ class CcxtClient(ExchangeClient):
         return order
 
     def _create(self, request: OrderRequest) -> dict:
+        params: dict[str, Any] = {"clientOrderId": self._venue_cid(request.client_order_id)}
+        price = request.price
+        if request.reduce_only or request.trigger_price is not None:
+            params["reduceOnly"] = True
+        if request.trigger_price is not None:
+            if request.trigger_kind not in ("sl", "tp"):
+                raise InvalidOrderError("A trigger order is a stop-loss (sl) or a take-profit (tp).")
+            params["stopLossPrice" if request.trigger_kind == "sl" else "takeProfitPrice"] = str(request.trigger_price)
+        if request.type == "market" and price is None and self.exchange_id == "hyperliquid":
+            # Hyperliquid has no market order: ccxt sends an IOC limit whose price it derives from
+            # this reference and its slippage setting (`defaultSlippage`, 5%).
+            price = request.trigger_price or self.ticker(request.symbol).last
         try:
             return self.api.create_order(
                 request.symbol,
                 request.type,
                 request.side,
                 str(request.amount),
-                None if request.price is None else str(request.price),
-                {"clientOrderId": request.client_order_id},
+                None if price is None else str(price),
+                params,
             )
         except ccxt.BadRequest:
             raise
@@ -222,12 +250,101 @@ class CcxtClient(ExchangeClient):
         self, *, symbol: str, order_id: str | None = None, client_order_id: str | None = None
     ) -> ExchangeOrder:
         self._load_markets()
-        params = {} if order_id else {"clientOrderId": client_order_id}
+        params = {} if order_id else {"clientOrderId": self._venue_cid(client_order_id)}
         return self._order(self._call(self.api.cancel_order, order_id, symbol, params))
 
+    # -- perpetuals -------------------------------------------------------------------------------
+    def set_leverage(self, symbol: str, *, leverage: Decimal, margin_mode: str) -> None:
+        self._load_markets()
+        market = self.api.markets.get(symbol)
+        if market is None or not market.get("swap"):
+            raise InvalidOrderError(f"{symbol} is not a perpetual market on {self.exchange_id}.")
+        if margin_mode not in ("isolated", "cross"):
+            raise InvalidOrderError("The margin mode is isolated or cross.")
+        top = to_decimal(((market.get("limits") or {}).get("leverage") or {}).get("max"))
+        if top is not None and leverage > top:
+            raise InvalidOrderError(
+                f"{symbol} on {self.exchange_id} allows at most {top:f}x leverage, not {leverage:f}x."
+            )
+        if self.exchange_id == "hyperliquid":
+            if leverage != leverage.to_integral_value():
+                raise InvalidOrderError("Hyperliquid takes whole-number leverage.")
+            # One updateLeverage action sets both the margin mode and the leverage.
+            self._refusable(self.api.set_margin_mode, margin_mode, symbol, {"leverage": int(leverage)})
+            return
+        self._refusable(self.api.set_margin_mode, margin_mode, symbol)
+        self._refusable(self.api.set_leverage, float(leverage), symbol)
+
+    def _refusable(self, fn: Callable[..., Any], *args) -> None:
+        """A settings call: 'nothing to change' answers are success; a refusal is an invalid order
+        with the exchange's reason."""
+        try:
+            fn(*args)
+        except ccxt.BadRequest as exc:
+            text = str(exc).lower()
+            if "no need to change" in text or "not modified" in text or "leverage not modified" in text:
+                return
+            raise InvalidOrderError(f"{self.exchange_id} refused: {exc}") from None
+        except ccxt.BaseError as exc:
+            raise map_ccxt_error(exc) from None
+
+    def positions(self, symbols: Collection[str] | None = None) -> list[PerpPosition]:
+        self._load_markets()
+        rows = self._call(self.api.fetch_positions, list(symbols) if symbols else None)
+        out = []
+        for p in rows:
+            try:
+                size = to_decimal(p.get("contracts")) or to_decimal(0)
+                size *= to_decimal(p.get("contractSize")) or to_decimal(1)
+                if size == 0:
+                    continue
+                out.append(
+                    PerpPosition(
+                        symbol=p["symbol"],
+                        quantity=size if p.get("side") == "long" else -size,
+                        entry_price=to_decimal(p.get("entryPrice")) or to_decimal(0),
+                        mark_price=to_decimal(p.get("markPrice")),
+                        unrealized_pnl=to_decimal(p.get("unrealizedPnl")),
+                        liquidation_price=to_decimal(p.get("liquidationPrice")),
+                        margin_used=to_decimal(p.get("collateral")) or to_decimal(p.get("initialMargin")),
+                        leverage=to_decimal(p.get("leverage")),
+                        margin_mode=p.get("marginMode") or "",
+                    )
+                )
+            except (KeyError, TypeError, ArithmeticError) as exc:
+                raise ExchangeError(f"The exchange sent a position we cannot read: {exc!r}") from None
+        return out
+
+    def funding_payments(self, symbol: str, since: int | None = None) -> list[FundingEvent]:
+        self._load_markets()
+        rows = self._call(self.api.fetch_funding_history, symbol, since)
+        out = []
+        for f in rows:
+            try:
+                ts = int(f["timestamp"])
+                raw_id = str(f.get("id") or "")
+                info = f.get("info") or {}
+                delta = info.get("delta") or {} if isinstance(info, dict) else {}
+                out.append(
+                    FundingEvent(
+                        # Some venues give every funding row the same (zero) hash: the time is unique.
+                        id=raw_id if raw_id.strip("0x") else str(ts),
+                        symbol=f.get("symbol") or symbol,
+                        ts=ts,
+                        amount=to_decimal(f["amount"]),
+                        rate=to_decimal(delta.get("fundingRate")),
+                        quantity=to_decimal(delta.get("szi")),
+                    )
+                )
+            except (KeyError, TypeError, ArithmeticError) as exc:
+                raise ExchangeError(f"The exchange sent a funding payment we cannot read: {exc!r}") from None
+        return sorted(out, key=lambda e: e.ts)
+
+    def _venue_cid(self, client_order_id: str | None) -> str | None:
+        return None if client_order_id is None else venues.to_venue_cid(self.exchange_id, client_order_id)
+
     # -- conversion -------------------------------------------------------------------------------
-    @staticmethod
-    def _order(o: dict) -> ExchangeOrder:
+    def _order(self, o: dict) -> ExchangeOrder:
         try:
             amount = to_decimal(o.get("amount")) or to_decimal(0)
             filled = to_decimal(o.get("filled")) or to_decimal(0)
@@ -237,7 +354,7 @@ class CcxtClient(ExchangeClient):
             fee = o.get("fee") or {}
             return ExchangeOrder(
                 id=str(o["id"]),
-                client_order_id=o.get("clientOrderId"),
+                client_order_id=venues.from_venue_cid(self.exchange_id, o.get("clientOrderId")),
                 symbol=o["symbol"],
                 side=o["side"],
                 type=o.get("type") or "limit",
@@ -254,8 +371,7 @@ class CcxtClient(ExchangeClient):
         except (KeyError, TypeError, ArithmeticError) as exc:
             raise ExchangeError(f"The exchange sent an order we cannot read: {exc!r}") from None
 
-    @staticmethod
-    def _trade(t: dict) -> ExchangeTrade:
+    def _trade(self, t: dict) -> ExchangeTrade:
         try:
             fee = t.get("fee") or {}
             return ExchangeTrade(
@@ -269,6 +385,7 @@ class CcxtClient(ExchangeClient):
                 fee=to_decimal(fee.get("cost")) or to_decimal(0),
                 fee_currency=fee.get("currency") or "",
                 is_maker=None if t.get("takerOrMaker") is None else t["takerOrMaker"] == "maker",
+                client_order_id=venues.from_venue_cid(self.exchange_id, t.get("clientOrderId")),
             )
         except (KeyError, TypeError, ArithmeticError) as exc:
             raise ExchangeError(f"The exchange sent a trade we cannot read: {exc!r}") from None

@@ -7,7 +7,8 @@ import abc
 from collections.abc import Collection
 from decimal import Decimal
 
-from exchanges.errors import ExchangeError
+from exchanges.errors import ExchangeError, InvalidOrderError
+from exchanges.perps import FundingEvent, PerpPosition
 from exchanges.types import Balance, Candle, ExchangeOrder, ExchangeTrade, Market, OrderBook, OrderRequest, Ticker
 
 
@@ -72,6 +73,20 @@ class ExchangeClient(abc.ABC):
 
     @abc.abstractmethod
     def my_trades(self, symbol: str, since: int | None = None, limit: int | None = None) -> list[ExchangeTrade]: ...
+
+    # -- perpetuals (a spot-only client refuses them clearly) ---------------------------------------
+    def set_leverage(self, symbol: str, *, leverage: Decimal, margin_mode: str) -> None:
+        """Set the margin mode (isolated | cross) and leverage of a perpetual market for this
+        account. Raises InvalidOrderError with the exchange's reason when it refuses a value."""
+        raise InvalidOrderError(f"{type(self).__name__} does not trade perpetuals.")
+
+    def positions(self, symbols: Collection[str] | None = None) -> list[PerpPosition]:
+        """The account's open perpetual positions (of `symbols`)."""
+        raise InvalidOrderError(f"{type(self).__name__} does not trade perpetuals.")
+
+    def funding_payments(self, symbol: str, since: int | None = None) -> list[FundingEvent]:
+        """Funding paid or received on `symbol` at or after `since` (ms), oldest first."""
+        raise InvalidOrderError(f"{type(self).__name__} does not trade perpetuals.")
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the default holds none."""

@@ -18,6 +18,7 @@ from exchanges.client import ExchangeClient
 from exchanges.errors import ExchangeError, RetryPolicy, retry_read
 from exchanges.market_data import ReplayClock, ReplaySource
 from exchanges.models import ExchangeAccount
+from exchanges.perps import FundingEvent, PerpPosition
 from exchanges.prometheus import EXCHANGE_ERRORS
 from exchanges.types import Balance, Candle, ExchangeOrder, ExchangeTrade, Market, OrderBook, OrderRequest, Ticker
 
@@ -108,7 +109,17 @@ class Gateway:
     def my_trades(self, symbol: str, since: int | None = None, limit: int | None = None) -> list[ExchangeTrade]:
         return self._read(lambda: self.client.my_trades(symbol, since, limit))
 
+    def positions(self, symbols: Collection[str] | None = None) -> list[PerpPosition]:
+        return self._read(lambda: self.client.positions(symbols))
+
+    def funding_payments(self, symbol: str, since: int | None = None) -> list[FundingEvent]:
+        return self._read(lambda: self.client.funding_payments(symbol, since))
+
     # Writes: sent once.
+    def set_leverage(self, symbol: str, *, leverage, margin_mode: str) -> None:
+        """Idempotent (it sets a value), so retried like a read."""
+        self._read(lambda: self.client.set_leverage(symbol, leverage=leverage, margin_mode=margin_mode))
+
     def create_order(self, request: OrderRequest) -> ExchangeOrder:
         return self._guarded(lambda: self.client.create_order(request))
 

@@ -20,6 +20,7 @@ from django.db import connection
 from exchanges.client import ExchangeClient
 from exchanges.models import Candle as CandleRow
 from exchanges.types import Candle
+from exchanges.venues import spot_symbol
 
 TIMEFRAME_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000, "4h": 14_400_000, "1d": 86_400_000}
 _FILE_NAME = re.compile(r"^(?P<base>[A-Z0-9]+)_(?P<quote>[A-Z0-9]+)-(?P<tf>\d+[mhd])\.json(\.gz)?$")
@@ -153,6 +154,9 @@ class ReplaySource:
         self._lock = threading.Lock()
 
     def series(self, symbol: str) -> tuple[list[int], list[Candle]]:
+        # A perpetual replays the candles of the spot pair it tracks (BTC/USDT:USDT -> BTC/USDT):
+        # the stored candles are spot candles, and a perpetual's mark follows its index closely.
+        symbol = spot_symbol(symbol)
         with self._lock:
             if symbol not in self._series:
                 rows = (
@@ -167,7 +171,7 @@ class ReplaySource:
     def load(self, symbol: str, candles: list[Candle]) -> None:
         """Use candles given directly (tests, backtests over a file) instead of the store."""
         with self._lock:
-            self._series[symbol] = ([c.ts for c in candles], list(candles))
+            self._series[spot_symbol(symbol)] = ([c.ts for c in candles], list(candles))
 
     def symbols(self) -> list[str]:
         return sorted(

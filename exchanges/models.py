@@ -51,6 +51,14 @@ class ExchangeAccount(OrganizationOwned):
     api_key = SecretField(blank=True, default="")
     api_secret = SecretField(blank=True, default="")
     passphrase = SecretField(blank=True, default="", help_text="Only some exchanges use one.")
+    wallet_address = SecretField(
+        blank=True, default="", help_text="Wallet-signed exchanges (Hyperliquid): the account's wallet address."
+    )
+    private_key = SecretField(
+        blank=True,
+        default="",
+        help_text="Wallet-signed exchanges (Hyperliquid): the key (or API wallet key) that signs.",
+    )
     is_testnet = models.BooleanField(default=False, help_text="Use the exchange's sandbox.")
     status = models.CharField(
         max_length=16, choices=ExchangeAccountStatus.choices, default=ExchangeAccountStatus.UNVERIFIED
@@ -72,6 +80,16 @@ class ExchangeAccount(OrganizationOwned):
     )
     paper_participation = MoneyField(
         default=Decimal("0.1"), help_text="Paper exchange: share of a candle's volume one order can take."
+    )
+    paper_funding_rate = MoneyField(
+        default=Decimal("0.0001"),
+        help_text="Paper perpetuals: funding rate per interval when no stored funding series covers the time.",
+    )
+    paper_funding_interval_hours = models.PositiveSmallIntegerField(
+        default=8, help_text="Paper perpetuals: hours between funding payments (Hyperliquid pays hourly)."
+    )
+    paper_max_leverage = models.PositiveSmallIntegerField(
+        default=50, help_text="Paper perpetuals: highest leverage; the maintenance margin rate is 1 / (2 x this)."
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -100,6 +118,14 @@ class ExchangeAccount(OrganizationOwned):
     @property
     def masked_passphrase(self) -> str:
         return mask(self.passphrase)
+
+    @property
+    def masked_wallet_address(self) -> str:
+        return mask(self.wallet_address)
+
+    @property
+    def masked_private_key(self) -> str:
+        return mask(self.private_key)
 
 
 class Candle(models.Model):
@@ -160,6 +186,9 @@ class PaperOrder(models.Model):
     cost = MoneyField(default=Decimal("0"))
     fee = MoneyField(default=Decimal("0"))
     reserved = MoneyField(default=Decimal("0"), help_text="Funds still locked for the unfilled part.")
+    reduce_only = models.BooleanField(default=False)
+    trigger_price = MoneyField(null=True, blank=True, help_text="Trigger (stop) order: fires at this mark.")
+    trigger_kind = models.CharField(max_length=2, blank=True, help_text="sl (stop-loss) or tp (take-profit).")
     status = models.CharField(max_length=20)
     created_ms = models.BigIntegerField(help_text="Market time of placement (ms).")
     matched_until_ms = models.BigIntegerField(help_text="Candles before this time were matched (ms).")
@@ -193,6 +222,9 @@ class PaperTrade(models.Model):
     fee = MoneyField(default=Decimal("0"))
     fee_currency = models.CharField(max_length=16)
     is_maker = models.BooleanField(default=False)
+    liquidation = models.BooleanField(
+        default=False, help_text="The exchange closed the position at its liquidation price."
+    )
     ts_ms = models.BigIntegerField()
 
     class Meta:
@@ -201,3 +233,75 @@ class PaperTrade(models.Model):
 
     def __str__(self) -> str:
         return f"paper trade #{self.pk} {self.side} {self.amount} {self.symbol} @ {self.price}"
+
+
+class FundingRate(models.Model):
+    """One funding rate of a perpetual market at one funding time (a stored series the paper
+    exchange and the backtester apply; without one they use the account's or run's rate)."""
+
+    exchange = models.CharField(max_length=32)
+    symbol = models.CharField(max_length=32, help_text="The perpetual's unified symbol, e.g. BTC/USDT:USDT.")
+    ts = models.DateTimeField(help_text="Funding time (UTC).")
+    rate = models.DecimalField(max_digits=20, decimal_places=12, help_text="Per funding interval: 0.0001 is 0.01%.")
+
+    class Meta:
+        ordering = ["exchange", "symbol", "ts"]
+        constraints = [
+            models.UniqueConstraint(fields=["exchange", "symbol", "ts"], name="fundingrate_unique_slot"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.exchange} {self.symbol} {self.ts:%Y-%m-%d %H:%M} {self.rate}"
+
+
+class MarginMode(models.TextChoices):
+    ISOLATED = "isolated", "Isolated"
+    CROSS = "cross", "Cross"
+
+
+class PaperPosition(models.Model):
+    """A perpetual position on the paper exchange (the exchange side; bots keep their own)."""
+
+    account = models.ForeignKey(ExchangeAccount, on_delete=models.CASCADE, related_name="paper_positions")
+    symbol = models.CharField(max_length=32)
+    quantity = MoneyField(default=Decimal("0"), help_text="Signed: negative is short.")
+    entry_price = MoneyField(default=Decimal("0"))
+    leverage = MoneyField(default=Decimal("1"))
+    margin_mode = models.CharField(max_length=8, choices=MarginMode.choices, default=MarginMode.ISOLATED)
+    margin = MoneyField(default=Decimal("0"), help_text="Collateral posted for the position (locked).")
+    realized_pnl = MoneyField(default=Decimal("0"))
+    funding = MoneyField(default=Decimal("0"), help_text="Funding received since it opened (negative: paid).")
+    funded_until_ms = models.BigIntegerField(default=0, help_text="Funding times up to this one are applied (ms).")
+    updated_ms = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["account", "symbol"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "symbol"], name="paperposition_unique_symbol"),
+            models.CheckConstraint(condition=Q(leverage__gte=1), name="paperposition_leverage_min"),
+            models.CheckConstraint(condition=Q(margin__gte=0), name="paperposition_margin_nonnegative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"paper {self.symbol} {self.quantity} @ {self.entry_price}"
+
+
+class PaperFunding(models.Model):
+    """A funding payment on the paper exchange: `amount` received by the account (negative: paid)."""
+
+    account = models.ForeignKey(ExchangeAccount, on_delete=models.CASCADE, related_name="paper_funding")
+    symbol = models.CharField(max_length=32)
+    ts_ms = models.BigIntegerField()
+    rate = models.DecimalField(max_digits=20, decimal_places=12)
+    quantity = MoneyField()
+    mark_price = MoneyField()
+    amount = MoneyField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "symbol", "ts_ms"], name="paperfunding_unique_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"paper funding {self.symbol} {self.amount}"

@@ -26,13 +26,17 @@ from exchanges.errors import (
 from exchanges.fill_model import QUANTUM, FillTerms, is_marketable, maker_fill, q, resting_reserve, taker_fill
 from exchanges.market_data import ReplaySource
 from exchanges.models import ExchangeAccount, PaperBalance, PaperOrder, PaperTrade
+from exchanges.paper_perps import PerpBook
+from exchanges.perps import FundingEvent, PerpPosition
 from exchanges.types import Balance, Candle, ExchangeOrder, ExchangeTrade, Market, OrderBook, OrderRequest, Ticker
+from exchanges.venues import is_perp_symbol, spot_symbol
 
 OPEN = ("open", "partially_filled")
 
 
 def split_symbol(symbol: str) -> tuple[str, str]:
-    base, _, quote = symbol.partition("/")
+    """(base, quote) of a spot pair or of a linear perpetual (BTC/USDT:USDT -> BTC, USDT)."""
+    base, _, quote = spot_symbol(symbol).partition("/")
     if not base or not quote:
         raise InvalidOrderError(f"{symbol!r} is not a market symbol like BTC/USDT.")
     return base, quote
@@ -53,6 +57,7 @@ class PaperExchange(ExchangeClient):
         self.account = account
         self.source = source
         self.clock = clock
+        self.perps = PerpBook(self)
 
     # -- market data --------------------------------------------------------------------------------
     def markets(self) -> dict[str, Market]:
@@ -67,6 +72,19 @@ class PaperExchange(ExchangeClient):
                 price_step=QUANTUM,
                 min_amount=QUANTUM,
                 min_notional=Decimal("0"),
+            )
+            # Every pair is also a linear perpetual settled in its quote currency.
+            out[f"{symbol}:{quote}"] = Market(
+                symbol=f"{symbol}:{quote}",
+                base=base,
+                quote=quote,
+                amount_step=QUANTUM,
+                price_step=QUANTUM,
+                min_amount=QUANTUM,
+                min_notional=Decimal("0"),
+                type="swap",
+                settle=quote,
+                max_leverage=Decimal(self.account.paper_max_leverage),
             )
         return out
 
@@ -131,18 +149,27 @@ class PaperExchange(ExchangeClient):
         order the account cannot pay for, or that is invalid, gets its error and leaves no trace."""
         answers: list[ExchangeOrder | ExchangeError | None] = [None] * len(requests)
         assets = set()
+        perp_symbols = set()
         for request in requests:
             try:
-                assets.update(split_symbol(request.symbol))
+                base, quote = split_symbol(request.symbol)
             except InvalidOrderError:
                 continue
+            if is_perp_symbol(request.symbol):
+                perp_symbols.add(request.symbol)
+                assets.add(quote)
+            else:
+                assets.update((base, quote))
+        for symbol in perp_symbols:
+            self.perps.match(symbol)  # funding and liquidation up to now before anything new
         try:
             with transaction.atomic():
                 balances = self._locked_balances(*assets) if assets else {}
+                positions = self.perps.locked_positions(perp_symbols) if perp_symbols else {}
                 placed: list[tuple[int, PaperOrder, list[PaperTrade]]] = []
                 for i, request in enumerate(requests):
                     try:
-                        order, trades = self._accept(request, balances)
+                        order, trades = self._accept(request, balances, positions)
                     except (InvalidOrderError, InsufficientFundsError) as exc:
                         answers[i] = exc
                         continue
@@ -156,6 +183,8 @@ class PaperExchange(ExchangeClient):
                 PaperTrade.objects.bulk_create(trades)
                 if balances:
                     self._save_balances(balances)
+                for position in positions.values():
+                    position.save()
         except IntegrityError:
             if len(requests) == 1:
                 return [
@@ -168,7 +197,9 @@ class PaperExchange(ExchangeClient):
             answers[i] = self._view(order, trades=its)
         return answers
 
-    def _accept(self, request: OrderRequest, balances: dict[str, PaperBalance]) -> tuple[PaperOrder, list]:
+    def _accept(
+        self, request: OrderRequest, balances: dict[str, PaperBalance], positions: dict | None = None
+    ) -> tuple[PaperOrder, list]:
         """Check one order and book it in memory (order, its immediate trades, balances)."""
         base, quote = split_symbol(request.symbol)
         if request.side not in ("buy", "sell") or request.type not in ("market", "limit"):
@@ -195,6 +226,19 @@ class PaperExchange(ExchangeClient):
             matched_until_ms=now,
             updated_ms=now,
         )
+        if is_perp_symbol(request.symbol):
+            position = positions[request.symbol]
+            snapshot = (position.quantity, position.entry_price, position.margin, position.realized_pnl)
+            balance = balances[quote]
+            before = (balance.free, balance.locked)
+            try:
+                return order, self.perps.accept(request, order, balance, position, price_now)
+            except (InvalidOrderError, InsufficientFundsError):
+                position.quantity, position.entry_price, position.margin, position.realized_pnl = snapshot
+                balance.free, balance.locked = before
+                raise
+        if request.reduce_only or request.trigger_price is not None:
+            raise InvalidOrderError("Reduce-only and trigger orders are for perpetuals; a spot order cannot be one.")
         if not marketable:
             reserve = resting_reserve(
                 side=request.side, price=request.price, amount=request.amount, terms=FillTerms.of(acc)
@@ -215,6 +259,19 @@ class PaperExchange(ExchangeClient):
         )
         self._take(balances[quote if buy else base], fill.notional + fill.fee if buy else request.amount)
         return order, [self._book(order, balances, fill.price, fill.amount, fill.fee, now, maker=False)]
+
+    # -- perpetuals -----------------------------------------------------------------------------------
+    def set_leverage(self, symbol: str, *, leverage: Decimal, margin_mode: str) -> None:
+        if not is_perp_symbol(symbol):
+            raise InvalidOrderError(f"{symbol} is not a perpetual market: leverage applies to perpetuals only.")
+        self._price(symbol)  # a market the paper exchange has data for
+        self.perps.set_leverage(symbol, leverage=leverage, margin_mode=margin_mode)
+
+    def positions(self, symbols: Collection[str] | None = None) -> list[PerpPosition]:
+        return self.perps.positions(symbols)
+
+    def funding_payments(self, symbol: str, since: int | None = None) -> list[FundingEvent]:
+        return self.perps.funding_payments(symbol, since)
 
     def cancel_order(
         self, *, symbol: str, order_id: str | None = None, client_order_id: str | None = None
@@ -278,6 +335,7 @@ class PaperExchange(ExchangeClient):
                 fee_currency=t.fee_currency,
                 is_maker=t.is_maker,
                 client_order_id=t.order.client_order_id,
+                liquidation=t.liquidation,
             )
             for t in rows
         ]
@@ -285,6 +343,9 @@ class PaperExchange(ExchangeClient):
     # -- matching -----------------------------------------------------------------------------------
     def _match(self, symbol: str) -> None:
         """Fill resting orders against the candles that closed since each was last matched."""
+        if is_perp_symbol(symbol):
+            self.perps.match(symbol)
+            return
         now = self.clock.now_ms()
         step = self.source.step
         pending = list(
@@ -390,7 +451,7 @@ class PaperExchange(ExchangeClient):
         """Give back whatever is still reserved (rounding leftovers included); the caller saves."""
         if order.reserved:
             base, quote = split_symbol(order.symbol)
-            held = balances[quote if order.side == "buy" else base]
+            held = balances[quote if order.side == "buy" or is_perp_symbol(order.symbol) else base]
             held.locked -= order.reserved
             held.free += order.reserved
             order.reserved = Decimal("0")
@@ -427,7 +488,7 @@ class PaperExchange(ExchangeClient):
             fee=o.fee,
             fee_currency=split_symbol(o.symbol)[1],
             ts=o.created_ms,
-            raw={"paper_order_id": o.pk},
+            raw={"paper_order_id": o.pk, "liquidation": o.client_order_id.startswith("liq-")},
             trades=None
             if trades is None
             else [
@@ -443,6 +504,7 @@ class PaperExchange(ExchangeClient):
                     fee_currency=t.fee_currency,
                     is_maker=t.is_maker,
                     client_order_id=o.client_order_id,
+                    liquidation=t.liquidation,
                 )
                 for t in trades
             ],

@@ -16,6 +16,14 @@ class Market:
     price_step: Decimal | None = None
     min_amount: Decimal | None = None
     min_notional: Decimal | None = None
+    type: str = "spot"  # spot | swap (a perpetual)
+    settle: str = ""  # a perpetual's margin and PnL currency
+    contract_size: Decimal = Decimal("1")
+    max_leverage: Decimal | None = None
+
+    @property
+    def is_perp(self) -> bool:
+        return self.type == "swap"
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,11 @@ class OrderRequest:
     amount: Decimal
     client_order_id: str
     price: Decimal | None = None
+    reduce_only: bool = False  # perpetuals: the order may only reduce the position
+    # A protective trigger order resting on the exchange: fires at `trigger_price` as a market
+    # order (`trigger_kind` "sl" or "tp"); always reduce-only.
+    trigger_price: Decimal | None = None
+    trigger_kind: str = ""
 
 
 @dataclass
@@ -101,3 +114,4 @@ class ExchangeTrade:
     fee_currency: str = ""
     is_maker: bool | None = None
     client_order_id: str | None = None
+    liquidation: bool = False  # the exchange closed the position at its liquidation price

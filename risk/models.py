@@ -38,6 +38,12 @@ class RiskLimits(OrganizationOwned):
     default_stop_loss_pct = _limit("Stop-loss applied to entries that bring none, in %.")
     default_take_profit_pct = _limit("Take-profit applied to entries that bring none, in %.")
     price_band_pct = _limit("Fat-finger guard: reject limit prices this % away from the last price.")
+    max_leverage = models.DecimalField(
+        max_digits=6, decimal_places=2, null=True, blank=True, help_text="Perpetuals: highest leverage a bot may use."
+    )
+    min_liquidation_distance_pct = _limit(
+        "Perpetuals: refuse entries that would put the liquidation price closer than this % to the mark."
+    )
     allowed_symbols = models.JSONField(default=list, blank=True, help_text="Empty: every symbol.")
     loss_cooldown_count = models.PositiveIntegerField(
         null=True, blank=True, help_text="Consecutive losing trades that trigger a cooldown."
@@ -82,6 +88,14 @@ class RiskLimits(OrganizationOwned):
             models.CheckConstraint(
                 condition=Q(price_band_pct__isnull=True) | Q(price_band_pct__gt=0), name="risklimits_band_positive"
             ),
+            models.CheckConstraint(
+                condition=Q(max_leverage__isnull=True) | Q(max_leverage__gte=1), name="risklimits_leverage_min"
+            ),
+            models.CheckConstraint(
+                condition=Q(min_liquidation_distance_pct__isnull=True)
+                | (Q(min_liquidation_distance_pct__gt=0) & Q(min_liquidation_distance_pct__lt=100)),
+                name="risklimits_liquidation_distance_range",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -104,6 +118,11 @@ class RiskLimits(OrganizationOwned):
         return f"Organization {self.organization}"
 
 
+class KillSwitchAction(models.TextChoices):
+    CANCEL = "cancel", "Cancel open orders and stop the bots"
+    FLATTEN = "flatten", "Also close every position (reduce-only market orders)"
+
+
 class KillSwitch(models.Model):
     """Halts trading: for one organization, or for every organization when `organization` is empty.
     While engaged nothing places an order."""
@@ -117,6 +136,12 @@ class KillSwitch(models.Model):
         help_text="Empty: the global switch.",
     )
     engaged = models.BooleanField(default=False)
+    action = models.CharField(
+        max_length=8,
+        choices=KillSwitchAction.choices,
+        default=KillSwitchAction.CANCEL,
+        help_text="What engaging does to the organization's bots, chosen per organization.",
+    )
     reason = models.CharField(max_length=500, blank=True)
     changed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
