@@ -106,6 +106,7 @@ class PlacementIntent:
     bot: Bot | None = None
     intent_key: str | None = None
     tag: str = ""
+    reduce_only: bool = False  # perpetuals: the exchange may only reduce the position with it
 
 
 def _validate(account: ExchangeAccount, intent: PlacementIntent) -> None:
@@ -145,7 +146,7 @@ def order_place(
 
 @live.batched
 def orders_place(
-    *, account: ExchangeAccount, intents: list[PlacementIntent], gateway: Gateway | None = None
+    *, account: ExchangeAccount, intents: list[PlacementIntent], gateway: Gateway | None = None, closing: bool = False
 ) -> list[Order]:
     """Place several orders on one account with the same guarantees as one, paying each database
     and exchange step once for the whole batch (a tick's intents). Returns one Order per intent,
@@ -154,7 +155,9 @@ def orders_place(
 
     for intent in intents:
         _validate(account, intent)
-    if intents and kill_switch_engaged(organization_id=account.organization_id):
+    if closing and not all(i.type == "market" and i.tag == "flatten" for i in intents):
+        raise ApplicationError("Only the kill switch's flattening orders pass an engaged switch.", code="kill_switch")
+    if intents and not closing and kill_switch_engaged(organization_id=account.organization_id):
         raise ApplicationError("The kill switch is engaged: no order can be placed.", code="kill_switch")
     gateway = gateway or Gateway(account)
     cids = [
@@ -178,6 +181,7 @@ def orders_place(
             amount=intent.amount,
             price=intent.price if intent.type == "limit" else None,
             tag=intent.tag[:32],
+            reduce_only=intent.reduce_only,
         )
     resumed = {cid: order_resume(order=order, gateway=gateway) for cid, order in by_cid.items()}
     if fresh:
@@ -206,6 +210,7 @@ def _place_one_racing(account, cid: str, intent: PlacementIntent, gateway: Gatew
             amount=intent.amount,
             price=intent.price if intent.type == "limit" else None,
             tag=intent.tag[:32],
+            reduce_only=intent.reduce_only,
         )
     except IntegrityError:
         return order_resume(order=Order.objects.get(client_order_id=cid), gateway=gateway)
@@ -243,7 +248,13 @@ def _send_many(orders: list[Order], gateway: Gateway) -> list[Order]:
         order.submitted_at = now
     requests = [
         OrderRequest(
-            symbol=o.symbol, side=o.side, type=o.type, amount=o.amount, price=o.price, client_order_id=o.client_order_id
+            symbol=o.symbol,
+            side=o.side,
+            type=o.type,
+            amount=o.amount,
+            price=o.price,
+            client_order_id=o.client_order_id,
+            reduce_only=o.reduce_only,
         )
         for o in orders
     ]
@@ -418,6 +429,7 @@ def fills_record_many(*, items: list[tuple[Order, list[ExchangeTrade]]]) -> list
                     fee=t.fee,
                     fee_currency=t.fee_currency,
                     is_maker=t.is_maker,
+                    liquidation=t.liquidation,
                     ts=dt.datetime.fromtimestamp(t.ts / 1000, tz=dt.UTC),
                 )
             )
@@ -435,7 +447,24 @@ def fills_record_many(*, items: list[tuple[Order, list[ExchangeTrade]]]) -> list
     live.publish_orders(grown)
     live.publish_fills(new)
     live.publish_positions(position_apply_fills(fills=new))
+    for fill in new:
+        if fill.liquidation:
+            _liquidation_event(orders[fill.order_id], fill)
     return new
+
+
+def _liquidation_event(order: Order, fill: Fill) -> None:
+    from bots.services import bot_event_record
+
+    bot_event_record(
+        organization_id=order.organization_id,
+        bot=order.bot,
+        kind="position.liquidated",
+        message=f"The exchange liquidated the {order.symbol} position: {fill.side} {fill.amount} at {fill.price}. "
+        "The margin posted for it is lost.",
+        level=EventLevel.CRITICAL,
+        data={"price": str(fill.price), "amount": str(fill.amount), "trade_id": fill.trade_id},
+    )
 
 
 def _stored_fills(order_ids: list[int], trade_ids: dict[int, list[str]]) -> list[tuple[int, str, Decimal, int]]:

@@ -169,9 +169,14 @@ def _missing(account, order: Order, now, grace, report: ReconcileReport) -> None
         )
 
 
-def _adopt(account, ex: ExchangeOrder, gateway: Gateway, report: ReconcileReport) -> Order | None:
-    """An order on the exchange we have no row for: record it (with its bot when its client id is ours)."""
+def _adopt(
+    account, ex: ExchangeOrder, gateway: Gateway, report: ReconcileReport, *, liquidation: bool = False
+) -> Order | None:
+    """An order on the exchange we have no row for: record it (with its bot when its client id is
+    ours, or, for a liquidation, the bot whose position it closed)."""
     bot_id = bot_id_from_client_order_id(ex.client_order_id)
+    if bot_id is None and liquidation:
+        bot_id = _liquidated_bot(account, ex.symbol)
     bot = (
         Bot.objects.filter(pk=bot_id, organization_id=account.organization_id)
         .filter(Q(exchange_account=account) | Q(secondary_exchange_account=account))
@@ -197,6 +202,8 @@ def _adopt(account, ex: ExchangeOrder, gateway: Gateway, report: ReconcileReport
             "amount": ex.amount,
             "submitted_at": timezone.now(),
             "reason": "adopted by reconciliation",
+            "tag": "liquidation" if liquidation else "",
+            "reduce_only": liquidation,
         },
     )
     order = order_apply(order=order, update=ex, gateway=gateway)
@@ -242,6 +249,19 @@ def _sync_trades(account: ExchangeAccount, gateway: Gateway, report: ReconcileRe
     account.trades_synced_until = cursors
 
 
+def _liquidated_bot(account: ExchangeAccount, symbol: str) -> int | None:
+    """A liquidation order carries no client id of ours: it belongs to the bot whose position on
+    that account and symbol it closed (when exactly one bot holds one)."""
+    from bots.models import Position
+
+    holders = list(
+        Position.objects.filter(bot__exchange_account=account, symbol=symbol, closed_at__isnull=True).values_list(
+            "bot_id", flat=True
+        )[:2]
+    )
+    return holders[0] if len(holders) == 1 else None
+
+
 def _record_trades(account, gateway: Gateway, trades: list[ExchangeTrade], report: ReconcileReport) -> None:
     from bots.models import Fill
 
@@ -270,7 +290,7 @@ def _record_trades(account, gateway: Gateway, trades: list[ExchangeTrade], repor
                 continue
             order = Order.objects.filter(exchange_account=account, client_order_id=ex.client_order_id).first()
             if order is None:
-                order = _adopt(account, ex, gateway, report)
+                order = _adopt(account, ex, gateway, report, liquidation=any(t.liquidation for t in its_trades))
                 if order is None:
                     continue
             elif not order.exchange_order_id:

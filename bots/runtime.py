@@ -24,7 +24,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from bots import live, tick_sql
+from bots import live, perps, tick_sql
 from bots.models import Bot, BotEvent, EventLevel, Order, Position
 from bots.prometheus import observe_tick
 from bots.services import bot_events_write
@@ -312,6 +312,8 @@ def _run(bot: Bot, now: dt.datetime, *, relax: bool = False) -> tuple[TickResult
         return TickResult(bot.pk, "ticked", note=f"market data unavailable: {exc.message}"), state
     if synced:
         snap = load_snapshot(bot, now)
+    if perps.is_perp(bot) and _perp_upkeep(snap, gateway, state, now_ms, quote.last):
+        snap = load_snapshot(bot, now)
     pos_view = snap.position_view
     second = _second_leg(bot, snap) if snap.spec.needs_second_account else None
     context = Context(
@@ -348,11 +350,31 @@ def _run(bot: Bot, now: dt.datetime, *, relax: bool = False) -> tuple[TickResult
         state["held"] = True
     elif approved:
         state.pop("held", None)
-        _place(snap, approved, gateway, result)
+        _place(snap, approved, gateway, result, state)
     if snap.events:
         bot_events_write(snap.events)
         live.publish_events(snap.events)
     return result, state
+
+
+def _perp_upkeep(snap: Snapshot, gateway, state: dict, now_ms: int, last: Decimal) -> bool:
+    """Once per closed candle (paper) or minute (live): the position's marks, funding, and a
+    reconciliation when the exchange no longer holds our position. True when the bot's rows
+    changed so the snapshot must be reloaded."""
+    from bots.reconciliation import reconcile_account
+
+    bot = snap.bot
+    step = timeframe_ms(settings.PAPER_TIMEFRAME) if bot.exchange_account.is_paper else 60_000
+    if state.get("perp_seen") == now_ms // step:
+        return False
+    state["perp_seen"] = now_ms // step
+    changed = False
+    if not perps.marks_update(bot, snap.position, last, gateway):
+        reconcile_account(account=bot.exchange_account, gateway=gateway)
+        changed = True
+    if perps.funding_due(bot, state, now_ms) and perps.funding_sync(bot, gateway, state, now_ms):
+        changed = True
+    return changed
 
 
 def _exchange_paused(account: ExchangeAccount) -> bool:
@@ -467,7 +489,7 @@ def _exposure(snap: Snapshot, last: Decimal, pos: PositionView, degraded: bool, 
     realized_total = ZERO
     streak, last_loss_ms, streak_open = 0, None, True
     for p in snap.positions:  # open first, then the newest closed
-        net = p.realized_pnl - p.fees_paid
+        net = p.realized_pnl - p.fees_paid + p.funding
         realized_total += net
         if p.closed_at is None:
             daily += net
@@ -500,6 +522,8 @@ def _exposure(snap: Snapshot, last: Decimal, pos: PositionView, degraded: bool, 
         last_loss_ms=last_loss_ms,
         kill_switch=snap.kill_switch,
         degraded=degraded,
+        leverage=bot.leverage,
+        maintenance_rate=perps.maintenance_rate(bot) if perps.is_perp(bot) else None,
     )
 
 
@@ -559,11 +583,20 @@ def _check(
     return approved
 
 
-def _place(snap: Snapshot, intents: list[OrderIntent], gateway, result: TickResult) -> None:
+def _place(snap: Snapshot, intents: list[OrderIntent], gateway, result: TickResult, state: dict) -> None:
     from bots.orders import PlacementIntent, orders_place
 
     bot = snap.bot
     tick_no = bot.tick_count + 1
+    if perps.is_perp(bot):
+        refused = perps.margin_ensure(bot, gateway, state)
+        if refused is not None:
+            result.note = f"{len(intents)} order(s) held: {refused}"
+            if state.get("margin_refused") != refused:
+                snap.events.append(_event(snap, "bot.margin_refused", refused, EventLevel.ERROR))
+            state["margin_refused"] = refused
+            return
+        state.pop("margin_refused", None)
     by_leg: dict[str, list[PlacementIntent]] = {}
     for n, intent in enumerate(intents):
         by_leg.setdefault(intent.leg, []).append(
@@ -576,6 +609,7 @@ def _place(snap: Snapshot, intents: list[OrderIntent], gateway, result: TickResu
                 bot=bot,
                 intent_key=f"t{tick_no}:{intent.tag or n}",
                 tag=intent.tag,
+                reduce_only=intent.exit and perps.is_perp(bot),
             )
         )
     lines = []

@@ -15,15 +15,17 @@ from django.utils import timezone
 from bots import live
 from bots.engines import engine_for
 from bots.errors import IllegalTransition, TransitionConflict
-from bots.models import Bot, BotEvent, BotExecution, BotMode, EventLevel, EventSource
+from bots.models import Bot, BotEvent, BotExecution, BotMode, EventLevel, EventSource, Position
 from bots.signals import events_written
 from bots.state import ACTIVE_STATUSES, BotStatus, can_transition
 from bots.validation import bot_validate
 from core.db import insert_rows
 from core.errors import ApplicationError
+from exchanges.errors import ExchangeError
 from exchanges.models import ExchangeAccountStatus
 from organizations.models import Role
 from organizations.permissions import require_role
+from risk.services import kill_switch_actions
 
 
 def bot_event_record(
@@ -183,10 +185,13 @@ def bot_stop(
 def bots_stop_for_kill_switch(*, organization, source: str = EventSource.SYSTEM) -> int:
     """Stop every starting or running bot a kill switch covers (`organization` None: all of them),
     as the system: the switch is the authority, so an admin without the trader role still halts
-    all. Returns how many were stopped."""
+    all. Where the bot's organization chose to flatten, its open positions are then closed with
+    reduce-only market orders. Returns how many were stopped."""
     bots = Bot.objects.filter(status__in=ACTIVE_STATUSES | {BotStatus.STARTING}).select_related("exchange_account")
     if organization is not None:
         bots = bots.for_organization(organization)
+    bots = list(bots)
+    actions = kill_switch_actions(sorted({b.organization_id for b in bots}))
     stopped = 0
     for bot in bots:
         try:
@@ -194,7 +199,52 @@ def bots_stop_for_kill_switch(*, organization, source: str = EventSource.SYSTEM)
         except ApplicationError:
             continue  # lost a race with another stop: the bot is already on its way down
         stopped += 1
+        if actions[bot.organization_id] == "flatten":
+            bot_flatten(bot=bot, source=source)
     return stopped
+
+
+def bot_flatten(*, bot: Bot, source: str = EventSource.SYSTEM) -> list:
+    """Close the bot's open positions with market orders (reduce-only on perpetuals), even while a
+    kill switch is engaged: these orders only take risk off. Each failure is an event; the
+    others still go out."""
+    from bots.orders import PlacementIntent, orders_place
+
+    placed = []
+    for position in Position.objects.filter(bot=bot, closed_at__isnull=True).exclude(quantity=0):
+        intent = PlacementIntent(
+            symbol=position.symbol,
+            side="sell" if position.quantity > 0 else "buy",
+            type="market",
+            amount=abs(position.quantity),
+            bot=bot,
+            intent_key=f"flatten:{position.pk}",
+            tag="flatten",
+            reduce_only=bot.market_type == "perp",
+        )
+        try:
+            [order] = orders_place(account=bot.exchange_account, intents=[intent], closing=True)
+        except (ApplicationError, ExchangeError) as exc:
+            bot_event_record(
+                organization_id=bot.organization_id,
+                bot=bot,
+                kind="risk.flatten_failed",
+                message=f"Could not close {position.symbol} {position.quantity}: {exc}",
+                level=EventLevel.CRITICAL,
+                source=source,
+            )
+            continue
+        placed.append(order)
+        bot_event_record(
+            organization_id=bot.organization_id,
+            bot=bot,
+            kind="risk.flattened",
+            message=f"Kill switch: {intent.side} {intent.amount} {position.symbol} closes the position "
+            f"({order.status}).",
+            level=EventLevel.WARNING,
+            source=source,
+        )
+    return placed
 
 
 @live.batched

@@ -35,3 +35,43 @@ def bot_validate(*, bot: Bot) -> None:
         raise ApplicationError(
             "A live bot needs a real exchange account, not the paper exchange.", field="exchange_account"
         )
+    _market_validate(bot, account)
+
+
+def _market_validate(bot: Bot, account) -> None:
+    """Spot or perpetual: the symbol's form, the leverage, the margin mode and the strategy's
+    direction must agree, and a live account's exchange must list perpetuals."""
+    from decimal import Decimal
+
+    from exchanges.venues import is_perp_symbol, market_types
+
+    perp = bot.market_type == "perp"
+    if bot.market_type not in ("spot", "perp"):
+        raise ApplicationError("The market type is spot or perp.", field="market_type")
+    if perp and not is_perp_symbol(bot.symbol):
+        quote = bot.symbol.partition("/")[2] or "USDT"
+        raise ApplicationError(
+            f"A perpetual is named BASE/QUOTE:SETTLE, e.g. {bot.symbol or 'BTC/USDT'}:{quote}.", field="symbol"
+        )
+    if not perp and is_perp_symbol(bot.symbol):
+        raise ApplicationError(f"{bot.symbol} is a perpetual: set the market type to perp.", field="market_type")
+    leverage = Decimal(bot.leverage)
+    if leverage < 1:
+        raise ApplicationError("Leverage is at least 1.", field="leverage")
+    if not perp and leverage != 1:
+        raise ApplicationError("Spot trades without leverage: leave it at 1 or choose a perpetual.", field="leverage")
+    if bot.margin_mode not in ("isolated", "cross"):
+        raise ApplicationError("The margin mode is isolated or cross.", field="margin_mode")
+    if perp and not account.is_paper and not any(t in ("swap", "linear") for t in market_types(account.exchange)):
+        raise ApplicationError(
+            f"{account.exchange} lists no perpetuals here: use hyperliquid, binanceusdm or bybit.", field="market_type"
+        )
+    if perp and account.is_paper and leverage > account.paper_max_leverage:
+        raise ApplicationError(
+            f"The paper exchange allows at most {account.paper_max_leverage}x leverage.", field="leverage"
+        )
+    direction = (bot.params or {}).get("direction", "long")
+    if not perp and direction != "long":
+        raise ApplicationError(
+            f"A spot bot cannot sell short: direction '{direction}' needs a perpetual market.", field="params.direction"
+        )

@@ -39,6 +39,13 @@ declared types. The rules, in the order they are applied (the first that fails g
      |position_qty - open_sell_qty - amount| for a sell, valued at the higher of the limit price
      and last_price (last_price for a market order), > max_position_notional
      ("max_position_notional").
+   - perpetuals only (the exposure carries a maintenance margin rate): the bot's leverage is above
+     max_leverage ("max_leverage"); or the worst-case position after the order (as for the
+     position notional, its entry averaged with the order at the valuation price) would have its
+     liquidation price (`exchanges.perps.liquidation_price`, with the initial margin of that
+     position at the bot's leverage as its margin: what an isolated position posts, and a floor
+     for a cross one) less than min_liquidation_distance_pct % from last_price
+     ("liquidation_distance").
 7. Reasons are sentences with readable numbers.
 
 `check_batch` checks proposals in order and adds every approved one to the exposure
@@ -52,6 +59,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from decimal import MAX_EMAX, MIN_EMIN, ROUND_CEILING, ROUND_FLOOR, Context, Decimal, localcontext
 from typing import Any
+
+from exchanges import perps
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
@@ -75,6 +84,8 @@ CODES = (
     "max_daily_trades",
     "max_order_notional",
     "max_position_notional",
+    "max_leverage",
+    "liquidation_distance",
 )
 
 # Products of two 38-digit money values stay exact at 100 digits. No traps: an absurd input
@@ -99,6 +110,8 @@ class Limits:
     allowed_symbols: frozenset[str] | None = None  # None: every symbol; empty: none
     loss_cooldown_count: int | None = None
     loss_cooldown_minutes: int | None = None
+    max_leverage: Decimal | None = None
+    min_liquidation_distance_pct: Decimal | None = None
 
 
 LIMIT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Limits))
@@ -125,6 +138,8 @@ class Exposure:
     last_loss_ms: int | None = None
     kill_switch: bool = False
     degraded: bool = False  # the account's circuit breaker is open: no new exposure
+    leverage: Decimal = Decimal(1)  # perpetuals: the bot's leverage
+    maintenance_rate: Decimal | None = None  # perpetuals: the market's; None for spot
 
 
 @dataclass(frozen=True)
@@ -159,6 +174,8 @@ _EXPOSURE_NUMBERS = (
     ("equity_peak", True, False),
     ("consecutive_losses", False, True),
     ("last_loss_ms", True, False),
+    ("leverage", False, True),
+    ("maintenance_rate", True, True),
 )
 
 
@@ -499,6 +516,48 @@ def _notional(order: _Order, lim: Limits, exp: Exposure) -> _Rejection | None:
     return None
 
 
+def _leverage(order: _Order, lim: Limits, exp: Exposure) -> _Rejection | None:
+    if exp.maintenance_rate is None or lim.max_leverage is None:
+        return None
+    if _exceeds(exp.leverage, lim.max_leverage):
+        return "max_leverage", f"Leverage {_fmt(exp.leverage, 0)}x exceeds the limit {_fmt(lim.max_leverage, 0)}x."
+    return None
+
+
+def _liquidation_distance(order: _Order, lim: Limits, exp: Exposure) -> _Rejection | None:
+    limit = lim.min_liquidation_distance_pct
+    if exp.maintenance_rate is None or limit is None:
+        return None
+    price = order.price if order.type == LIMIT else exp.last_price
+    if price is None or exp.last_price is None:
+        return "no_reference_price", "No last price to place the liquidation price against."
+    if exp.leverage <= 0:
+        return "invalid_state", "The bot's leverage is not positive."
+    if order.side == BUY:
+        added = exp.open_buy_qty + order.amount
+    else:
+        added = -(exp.open_sell_qty + order.amount)
+    projected = exp.position_qty + added
+    if projected == 0:
+        return None
+    if exp.position_qty == 0 or (exp.position_qty > 0) != (projected > 0):
+        entry = price  # opened (or flipped) at the order's price
+    elif abs(projected) > abs(exp.position_qty):
+        entry = (abs(exp.position_qty) * exp.position_avg_price + abs(added) * price) / abs(projected)
+    else:
+        entry = exp.position_avg_price
+    margin = abs(projected) * entry / exp.leverage
+    liquidation = perps.liquidation_price(quantity=projected, entry=entry, margin=margin, mmr=exp.maintenance_rate)
+    distance = perps.liquidation_distance_pct(quantity=projected, mark=exp.last_price, liquidation=liquidation)
+    if distance is not None and distance < limit:
+        return (
+            "liquidation_distance",
+            f"The position would be liquidated at {_fmt(liquidation)}, {_pct(distance)} from the price "
+            f"{_fmt(exp.last_price)}; the limit is at least {_pct(limit)}.",
+        )
+    return None
+
+
 _ENTRY_RULES = (
     _degraded,
     _symbol_allowed,
@@ -508,6 +567,8 @@ _ENTRY_RULES = (
     _open_orders,
     _daily_trades,
     _notional,
+    _leverage,
+    _liquidation_distance,
 )
 
 

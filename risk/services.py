@@ -13,7 +13,7 @@ from core.errors import ApplicationError, PermissionDeniedError
 from core.events import EventLevel, EventSource, event_record
 from organizations.models import Organization, Role
 from organizations.permissions import require_role
-from risk.models import KillSwitch
+from risk.models import KillSwitch, KillSwitchAction
 from risk.signals import kill_switch_engaged
 
 
@@ -43,6 +43,37 @@ def kill_switch_engage(
             )
     kill_switch_engaged.send(sender=KillSwitch, organization=organization, user=user, source=source)
     return switch
+
+
+def kill_switch_action_set(*, organization: Organization, action: str, user=None) -> KillSwitch:
+    """Choose what engaging the organization's switch does: cancel (orders canceled, bots stopped)
+    or flatten (that, then every position closed with reduce-only market orders). Admin role."""
+    require_role(user=user, organization=organization, role=Role.ADMIN, action="Choosing the kill switch action")
+    if action not in KillSwitchAction.values:
+        raise ApplicationError(
+            f"The kill switch action is one of {', '.join(KillSwitchAction.values)}, not {action!r}.", field="action"
+        )
+    with transaction.atomic():
+        switch, _ = KillSwitch.objects.select_for_update().get_or_create(organization=organization)
+        if switch.action != action:
+            switch.action = action
+            switch.save(update_fields=["action"])
+            event_record(
+                organization_id=organization.pk,
+                kind="risk.kill_switch_action",
+                message=f"Kill switch action set to {action}.",
+                level=EventLevel.INFO,
+                actor=user,
+            )
+    return switch
+
+
+def kill_switch_actions(organization_ids: list[int]) -> dict[int, str]:
+    """Each organization's chosen action (cancel when it never chose)."""
+    chosen = dict(
+        KillSwitch.objects.filter(organization_id__in=organization_ids).values_list("organization_id", "action")
+    )
+    return {org_id: chosen.get(org_id, KillSwitchAction.CANCEL) for org_id in organization_ids}
 
 
 def kill_switch_release(

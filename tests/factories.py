@@ -9,7 +9,7 @@ from django.utils import timezone
 from alerts.models import Alert, AlertChannel, AlertDelivery, AlertRule
 from analytics.models import MetricSnapshot
 from backtest.models import Backtest
-from bots.models import Bot, BotEvent, Fill, Order, Position
+from bots.models import Bot, BotEvent, Fill, FundingPayment, Order, Position
 from exchanges.models import ExchangeAccount
 from hummingbot.models import HummingbotDeployment, HummingbotInstance
 from organizations.models import ApiKey, Membership, Organization, Role, hash_api_secret
@@ -117,6 +117,22 @@ class PositionFactory(factory.django.DjangoModelFactory):
     quantity = Decimal("0.01")
     average_entry_price = Decimal("30000")
     opened_at = factory.LazyFunction(timezone.now)
+
+
+class FundingPaymentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = FundingPayment
+
+    bot = factory.SubFactory(BotFactory, symbol="BTC/USDT:USDT", market_type="perp", leverage=3)
+    organization = factory.SelfAttribute("bot.organization")
+    exchange_account = factory.SelfAttribute("bot.exchange_account")
+    symbol = "BTC/USDT:USDT"
+    payment_id = factory.Sequence(lambda n: f"funding-{n}")
+    amount = Decimal("-0.12")
+    rate = Decimal("0.0001")
+    position_quantity = Decimal("0.04")
+    mark_price = Decimal("30000")
+    ts = factory.LazyFunction(timezone.now)
 
 
 class BotEventFactory(factory.django.DjangoModelFactory):

@@ -8,7 +8,7 @@ from strategies.base import Decision, OrderIntent
 from strategies.registry import Param, StrategySpec
 
 KEY = "scripted"
-ACTIONS = ("none", "buy", "buy_limit", "exit", "buy_and_exit", "raise", "two_buys")
+ACTIONS = ("none", "buy", "sell", "buy_limit", "exit", "buy_and_exit", "raise", "two_buys")
 
 
 def decide(ctx):
@@ -19,10 +19,14 @@ def decide(ctx):
     exit_ = ()
     if ctx.position.quantity > 0:
         exit_ = (OrderIntent("sell", ctx.position.quantity, tag="exit", exit=True),)
+    elif ctx.position.quantity < 0:
+        exit_ = (OrderIntent("buy", -ctx.position.quantity, tag="exit", exit=True),)
     if action == "raise":
         raise RuntimeError("the strategy failed on purpose")
     if action == "buy":
         return Decision(intents=(OrderIntent("buy", amount, tag="entry"),), state=state, note="scripted buy")
+    if action == "sell":
+        return Decision(intents=(OrderIntent("sell", amount, tag="entry"),), state=state, note="scripted sell")
     if action == "two_buys":
         return Decision(intents=(OrderIntent("buy", amount, tag="a"), OrderIntent("buy", amount, tag="b")), state=state)
     if action == "buy_limit":

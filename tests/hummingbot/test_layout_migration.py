@@ -11,8 +11,9 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 
+from bots.models import Bot
 from hummingbot.models import DeploymentStatus, HummingbotDeployment, HummingbotInstance
-from tests.factories import BotFactory
+from tests.factories import ExchangeAccountFactory
 
 BEFORE = [("bots", "0007_order_bot_open_index"), ("hummingbot", None)]
 
@@ -22,17 +23,38 @@ def tables() -> set[str]:
         return set(connection.introspection.table_names(cursor))
 
 
-@pytest.mark.django_db(transaction=True)
-def test_deployments_of_the_previous_layout_survive_the_move():
+@pytest.fixture
+def previous_layout():
+    """The database as it was before the move; migrated forward again whatever the test does."""
     executor = MigrationExecutor(connection)
     executor.migrate(BEFORE)
+    yield executor.loader.project_state([BEFORE[0]]).apps
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deployments_of_the_previous_layout_survive_the_move(previous_layout):
+    old = previous_layout
     assert {"bots_hummingbotinstance", "bots_hummingbotdeployment"} <= tables()
     assert not {"hummingbot_hummingbotinstance", "hummingbot_hummingbotdeployment"} & tables()
 
-    old = executor.loader.project_state([BEFORE[0]]).apps
     old_instance = old.get_model("bots", "HummingbotInstance")
     old_deployment = old.get_model("bots", "HummingbotDeployment")
-    bots = [BotFactory(execution="hummingbot") for _ in range(3)]
+    # Bots are written through the old models too: today's Bot has columns that layout lacks.
+    old_bot = old.get_model("bots", "Bot")
+    bots = [
+        old_bot.objects.create(
+            organization_id=account.organization_id,
+            exchange_account_id=account.pk,
+            name=f"Bot {i}",
+            strategy="grid",
+            params={},
+            symbol="BTC/USDT",
+            execution="hummingbot",
+        )
+        for i, account in enumerate(ExchangeAccountFactory() for _ in range(3))
+    ]
     instances = [
         old_instance.objects.create(
             organization_id=bots[0].organization_id, name=f"hb-{i}", instance_id=f"id-{i}", status="online", capacity=2
@@ -95,7 +117,7 @@ def test_deployments_of_the_previous_layout_survive_the_move():
     assert after_instances == before_instances
     assert after_deployments == before_deployments
     assert len(after_deployments) == 3 and len(after_instances) == 4
-    for bot in bots:
+    for bot in Bot.objects.filter(pk__in=[b.pk for b in bots]):
         assert bot.deployments.get().instance.organization_id == bot.organization_id
 
     moved = ContentType.objects.get_for_model(HummingbotInstance)
@@ -107,7 +129,7 @@ def test_deployments_of_the_previous_layout_survive_the_move():
     with pytest.raises(IntegrityError), transaction.atomic():
         HummingbotDeployment.objects.create(
             organization_id=bots[0].organization_id,
-            bot=bots[0],
+            bot_id=bots[0].pk,
             instance_id=instances[0].pk,
             strategy_name="pure_market_making",
             config_file="again.yml",

@@ -6,7 +6,7 @@ from django.contrib.auth.models import AnonymousUser
 from alerts.models import Alert, AlertChannel, AlertDelivery, AlertRule
 from analytics.models import MetricSnapshot
 from backtest.models import Backtest
-from bots.models import Bot, BotEvent, Fill, Order, Position
+from bots.models import Bot, BotEvent, Fill, FundingPayment, Order, Position
 from exchanges.models import ExchangeAccount
 from hummingbot.models import HummingbotDeployment, HummingbotInstance
 from organizations.models import ApiKey, Membership, Organization
@@ -22,6 +22,7 @@ SCOPED = [
     (Order, factories.OrderFactory),
     (Fill, factories.FillFactory),
     (Position, factories.PositionFactory),
+    (FundingPayment, factories.FundingPaymentFactory),
     (BotEvent, factories.BotEventFactory),
     (RiskLimits, factories.RiskLimitsFactory),
     (KillSwitch, factories.KillSwitchFactory),
