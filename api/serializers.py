@@ -509,7 +509,23 @@ class ExchangeAccountSerializer(serializers.ModelSerializer):
     api_key = serializers.CharField(write_only=True, required=False, allow_blank=True, trim_whitespace=True)
     api_secret = serializers.CharField(write_only=True, required=False, allow_blank=True, trim_whitespace=True)
     passphrase = serializers.CharField(write_only=True, required=False, allow_blank=True, trim_whitespace=True)
+    wallet_address = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, trim_whitespace=True, help_text="Hyperliquid."
+    )
+    private_key = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, trim_whitespace=True, help_text="Hyperliquid."
+    )
     masked_api_key = serializers.CharField(read_only=True)
+    credential_fields = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="The credentials this exchange needs (ccxt's requiredCredentials); others are refused.",
+    )
+    masked_credentials = serializers.DictField(
+        child=serializers.CharField(allow_blank=True),
+        read_only=True,
+        help_text="Each needed credential's last four characters; empty when not set.",
+    )
 
     class Meta:
         model = ExchangeAccount
@@ -521,6 +537,10 @@ class ExchangeAccountSerializer(serializers.ModelSerializer):
             "api_key",
             "api_secret",
             "passphrase",
+            "wallet_address",
+            "private_key",
+            "credential_fields",
+            "masked_credentials",
             "masked_api_key",
             "is_testnet",
             "status",
@@ -531,6 +551,9 @@ class ExchangeAccountSerializer(serializers.ModelSerializer):
             "paper_maker_fee",
             "paper_slippage",
             "paper_participation",
+            "paper_funding_rate",
+            "paper_funding_interval_hours",
+            "paper_max_leverage",
             "created_at",
             "updated_at",
         ]

@@ -8,6 +8,7 @@ from django import forms
 from django.utils import timezone
 
 from bots.models import Bot, BotExecution, BotMode, OrderSide, OrderType
+from exchanges import venues
 from exchanges.models import ExchangeAccount
 from organizations.models import ApiKeyScope
 from risk.engine import LIMIT_FIELDS
@@ -98,18 +99,35 @@ class ManualOrderForm(forms.Form):
 
 
 class ExchangeAccountForm(forms.Form):
-    """Credentials are write-only: the inputs never render a stored value back."""
+    """Credentials are write-only: the inputs never render a stored value back. The form carries
+    exactly the credentials the chosen exchange needs (ccxt's requiredCredentials): an API key and
+    secret for Binance, a passphrase as well for OKX, a wallet address and private key for
+    Hyperliquid, none for paper."""
 
-    exchange = forms.CharField(max_length=32, initial="paper", help_text="'paper' or a ccxt id such as 'binance'.")
+    exchange = forms.CharField(
+        max_length=32,
+        initial="paper",
+        help_text="'paper' or a ccxt id such as 'binance', 'bybit', 'hyperliquid'.",
+        widget=forms.TextInput(attrs={"list": "exchange-ids"}),
+    )
     label = forms.CharField(max_length=120)
-    api_key = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False), strip=True)
-    api_secret = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False), strip=True)
-    passphrase = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False), strip=True)
     is_testnet = forms.BooleanField(required=False, label="Testnet (sandbox)")
 
-    def __init__(self, *args, organization=None, **kwargs) -> None:
+    def __init__(self, *args, organization=None, exchange: str | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.organization = organization
+        chosen = (self.data.get("exchange") if self.is_bound else exchange) or "paper"
+        chosen = chosen.strip().lower()
+        self.initial.setdefault("exchange", chosen)
+        self.credential_names = venues.credential_fields(chosen)
+        for name in self.credential_names:
+            self.fields[name] = forms.CharField(
+                label=venues.CREDENTIAL_LABELS[name],
+                required=True,
+                strip=True,
+                widget=forms.PasswordInput(render_value=False),
+                error_messages={"required": f"{chosen} needs {venues.credentials_sentence(chosen)}."},
+            )
 
     def clean_exchange(self) -> str:
         from exchanges.models import validate_exchange_id
@@ -126,13 +144,6 @@ class ExchangeAccountForm(forms.Form):
         ):
             raise forms.ValidationError("This organization already has an account with that label.")
         return label
-
-    def clean(self) -> dict:
-        data = super().clean()
-        exchange = data.get("exchange")
-        if exchange and exchange != "paper" and not (data.get("api_key") and data.get("api_secret")):
-            self.add_error("api_secret", "A real exchange needs an API key and secret.")
-        return data
 
 
 class RiskLimitsForm(forms.ModelForm):

@@ -1,48 +1,69 @@
 from django import forms
 from django.contrib import admin
 
+from exchanges import venues
 from exchanges.models import ExchangeAccount
 from organizations.admin_base import OrganizationListFilter, OrganizationScopedAdmin, admin_link, badge
 
-SECRET_FIELDS = ("api_key", "api_secret", "passphrase")
+SECRET_FIELDS = venues.ALL_CREDENTIALS
+FORM_FIELDS = ["organization", "label", "exchange", "is_testnet", *SECRET_FIELDS, "status", "status_reason"]
 
 
 class ExchangeAccountForm(forms.ModelForm):
     """Secrets are write-only: the inputs never render the stored value, and leaving one blank
-    when editing keeps what is stored."""
-
-    api_key = forms.CharField(required=False, strip=True, widget=forms.PasswordInput(render_value=False))
-    api_secret = forms.CharField(required=False, strip=True, widget=forms.PasswordInput(render_value=False))
-    passphrase = forms.CharField(required=False, strip=True, widget=forms.PasswordInput(render_value=False))
+    when editing keeps what is stored. An existing account shows only the credentials its
+    exchange needs; adding one shows them all, and a credential the exchange does not take is
+    refused by the model."""
 
     class Meta:
         model = ExchangeAccount
-        fields = ["organization", "label", "exchange", "is_testnet", *SECRET_FIELDS, "status", "status_reason"]
+        fields = FORM_FIELDS
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         for name in SECRET_FIELDS:
+            if name not in self.fields:
+                continue
+            self.fields[name] = forms.CharField(
+                label=venues.CREDENTIAL_LABELS[name],
+                required=False,
+                strip=True,
+                widget=forms.PasswordInput(render_value=False),
+            )
             # Never let the stored plaintext travel into the page, not even as a hidden initial.
             self.initial.pop(name, None)
             if self.instance.pk:
                 self.fields[name].help_text = "Stored: {}. Leave blank to keep it.".format(
                     getattr(self.instance, f"masked_{name}") or "nothing"
                 )
+            else:
+                self.fields[name].help_text = _needed_by(name)
 
-    def _keep_unless_given(self, name: str) -> str:
-        value = self.cleaned_data.get(name, "")
-        if not value and self.instance.pk:
-            return getattr(self.instance, name)
-        return value
+    def clean(self):
+        data = super().clean()
+        for name in SECRET_FIELDS:
+            if name in self.fields and not data.get(name) and self.instance.pk:
+                data[name] = getattr(self.instance, name)
+                setattr(self.instance, name, data[name])
+        exchange = data.get("exchange")
+        if exchange and self.instance.pk and exchange != self.initial.get("exchange"):
+            # Another exchange: the old exchange's credentials mean nothing to it.
+            for name in SECRET_FIELDS:
+                if name not in venues.credential_fields(exchange) and name not in self.changed_data:
+                    data[name] = ""
+                    setattr(self.instance, name, "")
+        return data
 
-    def clean_api_key(self):
-        return self._keep_unless_given("api_key")
 
-    def clean_api_secret(self):
-        return self._keep_unless_given("api_secret")
-
-    def clean_passphrase(self):
-        return self._keep_unless_given("passphrase")
+def _needed_by(name: str) -> str:
+    users = {
+        "api_key": "Binance, Bybit, OKX and most exchanges.",
+        "api_secret": "Binance, Bybit, OKX and most exchanges.",
+        "passphrase": "OKX, KuCoin and others that ask for one.",
+        "wallet_address": "Hyperliquid.",
+        "private_key": "Hyperliquid (the wallet's key or an API wallet's).",
+    }
+    return f"Needed by {users[name]} Leave blank if the exchange does not take it."
 
 
 @admin.register(ExchangeAccount)
@@ -65,6 +86,8 @@ class ExchangeAccountAdmin(OrganizationScopedAdmin):
         "masked_api_key",
         "masked_api_secret",
         "masked_passphrase",
+        "masked_wallet_address",
+        "masked_private_key",
         "last_verified_at",
         "circuit_state",
         "circuit_changed_at",
@@ -72,6 +95,16 @@ class ExchangeAccountAdmin(OrganizationScopedAdmin):
         "created_at",
         "updated_at",
     ]
+
+    def get_fields(self, request, obj=None):
+        """An account shows the credential fields of its exchange only (none for paper)."""
+        fields = super().get_fields(request, obj)
+        if obj is None:
+            return fields
+        wanted = set(obj.credential_fields)
+        hidden = {name for name in SECRET_FIELDS if name not in wanted}
+        hidden |= {f"masked_{name}" for name in hidden}
+        return [name for name in fields if name not in hidden]
 
     @admin.display(description="organization", ordering="organization__name")
     def org(self, obj):
@@ -96,3 +129,11 @@ class ExchangeAccountAdmin(OrganizationScopedAdmin):
     @admin.display(description="passphrase")
     def masked_passphrase(self, obj):
         return obj.masked_passphrase or "—"
+
+    @admin.display(description="wallet address")
+    def masked_wallet_address(self, obj):
+        return obj.masked_wallet_address or "—"
+
+    @admin.display(description="private key")
+    def masked_private_key(self, obj):
+        return obj.masked_private_key or "—"

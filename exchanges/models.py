@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Q
 
 from core.fields import MoneyField
+from exchanges import venues
 from exchanges.fields import SecretField
 from exchanges.secrets import mask
 from organizations.tenancy import OrganizationOwned
@@ -102,6 +103,32 @@ class ExchangeAccount(OrganizationOwned):
 
     def __str__(self) -> str:
         return f"{self.label} ({self.exchange})"
+
+    def clean(self) -> None:
+        """A credential the exchange does not take is refused (it would sit there encrypted and
+        unused, and the person who typed it probably meant another field)."""
+        if not self.exchange:
+            return
+        wanted = venues.credential_fields(self.exchange)
+        for name in venues.ALL_CREDENTIALS:
+            if getattr(self, name) and name not in wanted:
+                needs = venues.credentials_sentence(self.exchange)
+                takes = "A paper account takes no credentials." if self.is_paper else f"{self.exchange} needs {needs}."
+                raise ValidationError({name: f"{takes} It takes no {venues.CREDENTIAL_LABELS[name].lower()}."})
+
+    @property
+    def credential_fields(self) -> tuple[str, ...]:
+        """The credential fields this account's exchange needs (ccxt's requiredCredentials)."""
+        return venues.credential_fields(self.exchange)
+
+    @property
+    def missing_credentials(self) -> tuple[str, ...]:
+        return tuple(name for name in self.credential_fields if not getattr(self, name))
+
+    @property
+    def masked_credentials(self) -> dict[str, str]:
+        """Each needed credential, masked (empty when not set): what a page or the API may show."""
+        return {name: mask(getattr(self, name)) for name in self.credential_fields}
 
     @property
     def is_paper(self) -> bool:

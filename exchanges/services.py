@@ -14,12 +14,13 @@ from django.utils import timezone
 
 from core.errors import ApplicationError
 from core.events import EventLevel, event_record
+from exchanges import venues
 from exchanges.errors import AuthError, ExchangeError, RetryPolicy
 from exchanges.models import ExchangeAccount, ExchangeAccountStatus
 from organizations.models import Organization, Role
 from organizations.permissions import require_role
 
-SECRET_FIELDS = ("api_key", "api_secret", "passphrase")
+SECRET_FIELDS = venues.ALL_CREDENTIALS
 ACCOUNT_EDITABLE_FIELDS = frozenset(
     {
         "exchange",
@@ -29,6 +30,9 @@ ACCOUNT_EDITABLE_FIELDS = frozenset(
         "paper_maker_fee",
         "paper_slippage",
         "paper_participation",
+        "paper_funding_rate",
+        "paper_funding_interval_hours",
+        "paper_max_leverage",
         *SECRET_FIELDS,
     }
 )
@@ -94,7 +98,8 @@ def exchange_account_update(
     audit_data: dict[str, Any] | None = None,
 ) -> ExchangeAccount:
     """Edit an account (admin role). Empty or omitted credentials are kept; new ones make the
-    account unverified again, since nobody has checked them against the exchange yet."""
+    account unverified again, since nobody has checked them against the exchange yet. Moving an
+    account to another exchange drops the credentials that exchange does not take."""
     data = dict(data)
     _check_fields(data)
     require_role(user=user, organization=account.organization_id, role=Role.ADMIN, action="Editing an exchange account")
@@ -103,10 +108,18 @@ def exchange_account_update(
         data.pop(name, None)
     with transaction.atomic():
         locked = ExchangeAccount.objects.select_for_update().get(pk=account.pk)
+        moved = "exchange" in data and data["exchange"] != locked.exchange
         for name, value in {**data, **secrets}.items():
             setattr(locked, name, value)
         changed = set(data) | set(secrets)
-        if secrets:
+        if moved:
+            # Credentials of the old exchange mean nothing to the new one: they are dropped.
+            wanted = venues.credential_fields(locked.exchange)
+            for name in SECRET_FIELDS:
+                if name not in wanted and name not in secrets and getattr(locked, name):
+                    setattr(locked, name, "")
+                    changed.add(name)
+        if secrets or moved:
             locked.status, locked.last_verified_at, locked.status_reason = ExchangeAccountStatus.UNVERIFIED, None, ""
             changed |= {"status", "last_verified_at", "status_reason"}
         _account_full_clean(locked)
@@ -126,13 +139,17 @@ def _failure_reason(exc: ExchangeError, account: ExchangeAccount) -> str:
     """A reason fit to show: what went wrong, in our words, with the exchange's own message when it
     carries one, and every credential of the account blanked out of it."""
     if isinstance(exc, AuthError):
-        lead = "The exchange refused the credentials (check the API key, secret and the key's permissions)"
+        lead = (
+            "The exchange refused the credentials (check the wallet address and that the private key signs for it)"
+            if "wallet_address" in account.credential_fields
+            else "The exchange refused the credentials (check the API key, secret and the key's permissions)"
+        )
     elif not exc.permanent:
         lead = "The exchange could not be reached"
     else:
         lead = "The exchange refused the request"
     detail = exc.message
-    for secret in (account.api_key, account.api_secret, account.passphrase):
+    for secret in (getattr(account, name) for name in SECRET_FIELDS):
         if secret:
             detail = detail.replace(secret, "***")
     return f"{lead}: {detail}"[:500]
@@ -145,25 +162,30 @@ def exchange_account_verify(
     source: str = "system",
     audit_data: dict[str, Any] | None = None,
 ) -> ExchangeAccount:
-    """Check the account's credentials by fetching its balance through the exchange gateway (admin
-    role). Success makes the account active with the time of the check; a refusal or an unreachable
-    exchange marks it in error with the reason. A paper account needs no credentials and verifies
-    at once. Either way the outcome is recorded in the event log and the account returned."""
+    """Check the account's credentials by reading its balance, and its open positions where the
+    exchange has perpetuals, through the exchange gateway (admin role). Success makes the account
+    active with the time of the check; missing credentials, a refusal or an unreachable exchange
+    mark it in error with the reason. A paper account needs no credentials and verifies at once.
+    Either way the outcome is recorded in the event log and the account returned."""
     require_role(
         user=user, organization=account.organization_id, role=Role.ADMIN, action="Verifying an exchange account"
     )
     account = ExchangeAccount.objects.get(pk=account.pk)
     error: str | None = None
     assets = 0
+    positions: int | None = None
     if account.is_paper:
         pass
-    elif not account.api_key or not account.api_secret:
-        error = "The account has no API key and secret to verify."
+    elif account.missing_credentials:
+        error = f"The account needs {venues.credentials_sentence(account.exchange)} before it can be verified."
     else:
         from exchanges.gateway import Gateway
 
         try:
-            assets = len(Gateway(account, policy=VERIFY_RETRY).balances())
+            gateway = Gateway(account, policy=VERIFY_RETRY)
+            assets = len(gateway.balances())
+            if venues.has_perps(account.exchange):
+                positions = len(gateway.positions())
         except ExchangeError as exc:
             error = _failure_reason(exc, account)
     now = timezone.now()
@@ -178,6 +200,8 @@ def exchange_account_verify(
         account.updated_at = now
         if error is None:
             detail = "paper exchange" if account.is_paper else f"balance read, {assets} asset(s)"
+            if positions is not None:
+                detail += f", {positions} open position(s)"
             _record(
                 account,
                 kind="exchange_account.verified",

@@ -66,6 +66,20 @@ def credential_fields(exchange_id: str) -> tuple[str, ...]:
     return tuple(fields) if fields else ("api_key", "api_secret")
 
 
+def credentials_sentence(exchange_id: str) -> str:
+    """'a wallet address and a private key': what the exchange needs, for messages."""
+    labels = [CREDENTIAL_LABELS[name].lower().replace("api ", "API ") for name in credential_fields(exchange_id)]
+    if not labels:
+        return "no credentials"
+    labels = [f"an {label}" if label[0] in "aeiouAEIOU" else f"a {label}" for label in labels]
+    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+
+
+def has_perps(exchange_id: str) -> bool:
+    """Does the exchange list perpetuals here (its positions are worth reading)?"""
+    return exchange_id == PAPER or bool({"swap", "linear"} & set(market_types(exchange_id)))
+
+
 def unsupported_credentials(exchange_id: str) -> tuple[str, ...]:
     """ccxt credentials the exchange requires that we have no field for (e.g. a uid)."""
     if not exchange_id or exchange_id == PAPER:

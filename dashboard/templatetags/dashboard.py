@@ -6,6 +6,8 @@ from decimal import Decimal, InvalidOperation
 
 from django import template
 
+from exchanges.venues import CREDENTIAL_LABELS
+
 register = template.Library()
 
 
@@ -37,3 +39,9 @@ def signed_class(value) -> str:
 @register.filter
 def iso(value) -> str:
     return value.isoformat() if value else ""
+
+
+@register.filter
+def credential_label(name: str) -> str:
+    """`wallet_address` -> `Wallet address`."""
+    return CREDENTIAL_LABELS.get(name, name)

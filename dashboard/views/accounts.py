@@ -16,11 +16,14 @@ from exchanges.models import ExchangeAccount, ExchangeAccountStatus
 from exchanges.services import exchange_account_create, exchange_account_verify
 from organizations.models import Role
 
+# Offered in the exchange input (any ccxt id is accepted).
+EXCHANGE_IDS = ("paper", "binance", "binanceusdm", "bybit", "okx", "hyperliquid", "kraken", "coinbase")
+
 
 @require_http_methods(["GET", "POST"])
 @member_view()
 def accounts(request: HttpRequest, org: OrgContext) -> HttpResponse:
-    form = ExchangeAccountForm(organization=org.organization)
+    form = ExchangeAccountForm(organization=org.organization, exchange=request.GET.get("exchange"))
     status = 200
     if request.method == "POST":
         if not org.allows(Role.ADMIN):
@@ -46,7 +49,11 @@ def accounts(request: HttpRequest, org: OrgContext) -> HttpResponse:
         .order_by("label")
     )
     return render_page(
-        request, org, "dashboard/accounts.html", {"accounts": rows, "form": form, "active": "accounts"}, status
+        request,
+        org,
+        "dashboard/accounts.html",
+        {"accounts": rows, "form": form, "active": "accounts", "exchange_ids": EXCHANGE_IDS},
+        status,
     )
 
 

@@ -14,7 +14,7 @@ API_KEY, API_SECRET, PASSPHRASE = "AKIAREALKEY0001WXYZ", "s3cr3t-value-never-sho
 def test_secrets_never_appear_in_any_response(client_for, alice, make_key, org_a):
     client = client_for(alice)
     body = {
-        "exchange": "binance",
+        "exchange": "okx",  # takes a passphrase as well
         "label": "Main",
         "api_key": API_KEY,
         "api_secret": API_SECRET,

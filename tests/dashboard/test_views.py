@@ -385,7 +385,7 @@ def test_account_form_errors_write_nothing(client, member, org_a):
     response = client.post(reverse("dashboard:accounts"), {"exchange": "nosuchexchange", "label": "X"})
     assert response.status_code == 400 and "Unknown exchange" in response.content.decode()
     response = client.post(reverse("dashboard:accounts"), {"exchange": "binance", "label": "Y", "api_key": "k"})
-    assert response.status_code == 400 and "needs an API key and secret" in response.content.decode()
+    assert response.status_code == 400 and "binance needs an API key and an API secret." in response.content.decode()
     assert not ExchangeAccount.objects.filter(organization=org_a).exists()
 
 

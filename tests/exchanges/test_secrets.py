@@ -64,16 +64,21 @@ def test_a_malformed_key_is_named(account):
 
 def test_rotation_reencrypts_every_secret_under_the_first_key(account, capsys):
     other = ExchangeAccountFactory(organization=account.organization, passphrase="pass-phrase-42")
+    wallet = ExchangeAccountFactory(
+        organization=account.organization, exchange="hyperliquid", wallet_address="0xabc0001", private_key="0xkey99"
+    )
     with override_settings(FIELD_ENCRYPTION_KEY=[KEY_NEW, KEY_ONE, KEY_TWO]):
         call_command("rotate_encryption_key")
-        assert "rotated 3 secret(s)" in capsys.readouterr().out
+        assert "rotated 5 secret(s)" in capsys.readouterr().out
         # A second run finds nothing left to do.
         call_command("rotate_encryption_key")
-        assert "rotated 0 secret(s); 3 already current" in capsys.readouterr().out
+        assert "rotated 0 secret(s); 5 already current" in capsys.readouterr().out
     # Only the new key is needed now; the old ones can be dropped.
     with override_settings(FIELD_ENCRYPTION_KEY=[KEY_NEW]):
         assert ExchangeAccount.objects.get(pk=account.pk).api_secret == SECRET
         assert ExchangeAccount.objects.get(pk=other.pk).passphrase == "pass-phrase-42"
+        assert ExchangeAccount.objects.get(pk=wallet.pk).private_key == "0xkey99"
+    assert not {stored(wallet, "wallet_address"), stored(wallet, "private_key")} & {"0xabc0001", "0xkey99"}
     with override_settings(FIELD_ENCRYPTION_KEY=[KEY_ONE]), pytest.raises(SecretDecryptionError):
         ExchangeAccount.objects.get(pk=account.pk)
 
