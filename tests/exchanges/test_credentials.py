@@ -19,6 +19,7 @@ def api_client(user) -> APIClient:
     client.force_login(user)
     return client
 
+
 WALLET = "0x9b1c8e5d7a00b6ae6e01e6f5c6f1d1c3a1b2c3d4"
 PRIVATE_KEY = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
 
@@ -86,9 +87,7 @@ def test_verify_names_the_missing_credentials(org_a, alice):
     account = ExchangeAccountFactory(organization=org_a, exchange="hyperliquid", wallet_address=WALLET)
     account = exchange_account_verify(account=account, user=alice)
     assert account.status == ExchangeAccountStatus.ERROR
-    assert account.status_reason == (
-        "The account needs a wallet address and a private key before it can be verified."
-    )
+    assert account.status_reason == ("The account needs a wallet address and a private key before it can be verified.")
 
 
 def test_the_dashboard_form_carries_the_fields_of_the_chosen_exchange(client, member, org_a):
