@@ -201,6 +201,12 @@ class Order(OrganizationOwned):
         blank=True,
         help_text="A protective stop-loss/take-profit resting on the exchange fires at this price.",
     )
+    trigger_kind = models.CharField(
+        max_length=2,
+        blank=True,
+        choices=[("sl", "Stop-loss"), ("tp", "Take-profit")],
+        help_text="With a trigger price: which protective order this is.",
+    )
     reason = models.CharField(max_length=500, blank=True, help_text="Why it was rejected or canceled.")
     raw = models.JSONField(default=dict, blank=True, help_text="The exchange's last answer.")
     created_at = models.DateTimeField(auto_now_add=True)

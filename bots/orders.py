@@ -107,6 +107,10 @@ class PlacementIntent:
     intent_key: str | None = None
     tag: str = ""
     reduce_only: bool = False  # perpetuals: the exchange may only reduce the position with it
+    # A protective order resting on the exchange: a reduce-only market order that fires when the
+    # price reaches `trigger_price` ("sl" or "tp").
+    trigger_price: Decimal | None = None
+    trigger_kind: str = ""
 
 
 def _validate(account: ExchangeAccount, intent: PlacementIntent) -> None:
@@ -118,6 +122,13 @@ def _validate(account: ExchangeAccount, intent: PlacementIntent) -> None:
         raise ApplicationError("amount must be positive.", field="amount")
     if intent.type == "limit" and (intent.price is None or intent.price <= 0):
         raise ApplicationError("A limit order needs a positive price.", field="price")
+    if intent.trigger_price is not None:
+        if intent.trigger_kind not in ("sl", "tp"):
+            raise ApplicationError("A trigger order is a stop-loss (sl) or a take-profit (tp).", field="trigger_kind")
+        if intent.trigger_price <= 0:
+            raise ApplicationError("A trigger order needs a positive trigger price.", field="trigger_price")
+        if not intent.reduce_only or intent.type != "market":
+            raise ApplicationError("A trigger order is a reduce-only market order.", field="trigger_price")
     bot = intent.bot
     if bot is not None and account.pk not in (bot.exchange_account_id, bot.secondary_exchange_account_id):
         raise ApplicationError("The bot does not trade on this account.", field="account")
@@ -182,6 +193,8 @@ def orders_place(
             price=intent.price if intent.type == "limit" else None,
             tag=intent.tag[:32],
             reduce_only=intent.reduce_only,
+            trigger_price=intent.trigger_price,
+            trigger_kind=intent.trigger_kind if intent.trigger_price is not None else "",
         )
     resumed = {cid: order_resume(order=order, gateway=gateway) for cid, order in by_cid.items()}
     if fresh:
@@ -211,6 +224,8 @@ def _place_one_racing(account, cid: str, intent: PlacementIntent, gateway: Gatew
             price=intent.price if intent.type == "limit" else None,
             tag=intent.tag[:32],
             reduce_only=intent.reduce_only,
+            trigger_price=intent.trigger_price,
+            trigger_kind=intent.trigger_kind if intent.trigger_price is not None else "",
         )
     except IntegrityError:
         return order_resume(order=Order.objects.get(client_order_id=cid), gateway=gateway)
@@ -255,6 +270,8 @@ def _send_many(orders: list[Order], gateway: Gateway) -> list[Order]:
             price=o.price,
             client_order_id=o.client_order_id,
             reduce_only=o.reduce_only,
+            trigger_price=o.trigger_price,
+            trigger_kind=o.trigger_kind,
         )
         for o in orders
     ]

@@ -24,7 +24,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from bots import live, perps, tick_sql
+from bots import live, perps, protection, tick_sql
 from bots.models import Bot, BotEvent, EventLevel, Order, Position
 from bots.prometheus import observe_tick
 from bots.services import bot_events_write
@@ -314,6 +314,10 @@ def _run(bot: Bot, now: dt.datetime, *, relax: bool = False) -> tuple[TickResult
         snap = load_snapshot(bot, now)
     if perps.is_perp(bot) and _perp_upkeep(snap, gateway, state, now_ms, quote.last):
         snap = load_snapshot(bot, now)
+        synced = True
+    # Protective trigger orders are the runtime's: the strategy and the risk check see the rest.
+    guarded = any(protection.is_protective(o) for o in snap.open_orders)
+    working = [o for o in snap.open_orders if not protection.is_protective(o)]
     pos_view = snap.position_view
     second = _second_leg(bot, snap) if snap.spec.needs_second_account else None
     context = Context(
@@ -323,7 +327,7 @@ def _run(bot: Bot, now: dt.datetime, *, relax: bool = False) -> tuple[TickResult
         bars=bars,
         quote=quote,
         position=pos_view,
-        open_orders=tuple(_open_order_view(bot, o, now_ms, now) for o in snap.open_orders),
+        open_orders=tuple(_open_order_view(bot, o, now_ms, now) for o in working),
         state=state.get("strategy", {}),
         capital=bot.capital,
         second=second,
@@ -331,9 +335,10 @@ def _run(bot: Bot, now: dt.datetime, *, relax: bool = False) -> tuple[TickResult
     decision: Decision = snap.spec.decide(context)
     if decision.state is not None:
         state["strategy"] = dict(decision.state)
-    exposure = _exposure(snap, quote.last, pos_view, degraded, state)
+    exposure = _exposure(snap, working, quote.last, pos_view, degraded, state)
     intents = list(decision.intents)
-    protective = risk.protective_exit(snap.limits, exposure, bot.symbol)
+    # Resting trigger orders guard the position on the exchange; otherwise the tick watches.
+    protective = None if guarded else risk.protective_exit(snap.limits, exposure, bot.symbol)
     if protective is not None and not any(i.exit for i in intents):
         intents.append(
             OrderIntent(side=protective.side, amount=protective.amount, type="market", tag="protect", exit=True)
@@ -351,6 +356,8 @@ def _run(bot: Bot, now: dt.datetime, *, relax: bool = False) -> tuple[TickResult
     elif approved:
         state.pop("held", None)
         _place(snap, approved, gateway, result, state)
+    if perps.is_perp(bot) and not state.get("held"):
+        _protect(snap, gateway, state, forced=bool(synced or result.placed))
     if snap.events:
         bot_events_write(snap.events)
         live.publish_events(snap.events)
@@ -375,6 +382,35 @@ def _perp_upkeep(snap: Snapshot, gateway, state: dict, now_ms: int, last: Decima
     if perps.funding_due(bot, state, now_ms) and perps.funding_sync(bot, gateway, state, now_ms):
         changed = True
     return changed
+
+
+def _protect(snap: Snapshot, gateway, state: dict, *, forced: bool) -> None:
+    """Keep the protective trigger orders in step with the position: after a fill, or when the
+    position or the default levels differ from what they were last set for."""
+    limits = snap.limits
+    pos = snap.position
+    signature = [
+        str(pos.quantity if pos else ZERO),
+        str(pos.average_entry_price if pos else ZERO),
+        str(limits.default_stop_loss_pct),
+        str(limits.default_take_profit_pct),
+        state.get("protect_levels"),
+    ]
+    if not forced and state.get("protect_sig") == signature:
+        return
+    synced = protection.protection_sync(
+        bot=snap.bot,
+        gateway=gateway,
+        state=state,
+        stop_pct=limits.default_stop_loss_pct,
+        take_pct=limits.default_take_profit_pct,
+        tick_no=snap.bot.tick_count + 1,
+    )
+    snap.events.extend(_event(snap, kind, message, level) for kind, message, level in synced.events)
+    # The position may have moved during this tick: the next one compares with what was protected.
+    signature[:2] = [str(synced.quantity), str(synced.average_entry)]
+    signature[4] = state.get("protect_levels")
+    state["protect_sig"] = signature
 
 
 def _exchange_paused(account: ExchangeAccount) -> bool:
@@ -477,12 +513,15 @@ def _second_leg(bot: Bot, snap: Snapshot) -> Leg:
     )
 
 
-def _exposure(snap: Snapshot, last: Decimal, pos: PositionView, degraded: bool, state: dict) -> risk.Exposure:
-    """The risk check's view of the bot: position, working orders, today's PnL and trades,
-    equity against its peak (kept in the bot's state), the loss streak."""
+def _exposure(
+    snap: Snapshot, working: list[Order], last: Decimal, pos: PositionView, degraded: bool, state: dict
+) -> risk.Exposure:
+    """The risk check's view of the bot: position, working orders (not the protective trigger
+    orders), today's PnL and trades, equity against its peak (kept in the bot's state), the loss
+    streak."""
     bot = snap.bot
-    open_buy = sum((o.amount - o.filled for o in snap.open_orders if o.side == "buy"), ZERO)
-    open_sell = sum((o.amount - o.filled for o in snap.open_orders if o.side == "sell"), ZERO)
+    open_buy = sum((o.amount - o.filled for o in working if o.side == "buy"), ZERO)
+    open_sell = sum((o.amount - o.filled for o in working if o.side == "sell"), ZERO)
     unrealized = (last - pos.average_entry_price) * pos.quantity if pos.quantity else ZERO
     snap.closed_today = ZERO
     daily = unrealized
@@ -511,7 +550,7 @@ def _exposure(snap: Snapshot, last: Decimal, pos: PositionView, degraded: bool, 
         last_price=last,
         position_qty=pos.quantity,
         position_avg_price=pos.average_entry_price,
-        open_orders=len(snap.open_orders),
+        open_orders=len(working),
         open_buy_qty=open_buy,
         open_sell_qty=open_sell,
         daily_pnl=daily,
@@ -598,6 +637,9 @@ def _place(snap: Snapshot, intents: list[OrderIntent], gateway, result: TickResu
             return
         state.pop("margin_refused", None)
     by_leg: dict[str, list[PlacementIntent]] = {}
+    for intent in intents:
+        if not intent.exit and (intent.stop_loss is not None or intent.take_profit is not None):
+            protection.levels_remember(state, stop_loss=intent.stop_loss, take_profit=intent.take_profit)
     for n, intent in enumerate(intents):
         by_leg.setdefault(intent.leg, []).append(
             PlacementIntent(
@@ -648,7 +690,8 @@ def risk_check_for_bot(*, bot: Bot, proposals: list[risk.Proposal], last_price: 
     pos = snap.position_view
     degraded = bot.status == BotStatus.DEGRADED or bot.exchange_account.circuit_state == CircuitState.OPEN
     reference = last_price if last_price is not None else pos.average_entry_price or None
-    exposure = _exposure(snap, reference or ZERO, pos, degraded, dict(bot.state or {}))
+    working = [o for o in snap.open_orders if not protection.is_protective(o)]
+    exposure = _exposure(snap, working, reference or ZERO, pos, degraded, dict(bot.state or {}))
     if reference is None:
         exposure = dataclasses.replace(exposure, last_price=None)
     return verdicts_for(snap, proposals, exposure)

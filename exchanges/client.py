@@ -20,6 +20,11 @@ class ExchangeClient(abc.ABC):
     # leave unsent orders marked as sent, which are never re-sent.
     atomic_batches = False
 
+    def trigger_orders(self, symbol: str) -> bool:
+        """Can a protective stop-loss/take-profit rest on the exchange for `symbol` (a reduce-only
+        order that fires at a trigger price)? Where it cannot, the runtime watches the price."""
+        return False
+
     @abc.abstractmethod
     def markets(self) -> dict[str, Market]: ...
 

@@ -53,6 +53,9 @@ def paper_balance_set(*, account: ExchangeAccount, asset: str, free: Decimal) ->
 class PaperExchange(ExchangeClient):
     atomic_batches = True  # create_orders is one database transaction
 
+    def trigger_orders(self, symbol: str) -> bool:
+        return is_perp_symbol(symbol)
+
     def __init__(self, account: ExchangeAccount, *, source: ReplaySource, clock) -> None:
         self.account = account
         self.source = source

@@ -205,7 +205,9 @@ class Context:
 class OrderIntent:
     """An order the strategy wants. `tag` names it (part of the idempotency key, shown in events);
     `exit` says it only reduces the position (the risk check verifies that, it does not trust it);
-    `leg` is "secondary" for the second account of a two-account strategy."""
+    `leg` is "secondary" for the second account of a two-account strategy. An entry may carry
+    the protective `stop_loss` / `take_profit` prices of the position it opens: on perpetuals
+    they rest on the exchange as trigger orders (see bots/protection.py)."""
 
     side: str
     amount: Decimal
@@ -214,6 +216,8 @@ class OrderIntent:
     tag: str = ""
     exit: bool = False
     leg: str = "primary"
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
 
 
 @dataclass(frozen=True)

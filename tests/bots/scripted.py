@@ -8,7 +8,7 @@ from strategies.base import Decision, OrderIntent
 from strategies.registry import Param, StrategySpec
 
 KEY = "scripted"
-ACTIONS = ("none", "buy", "sell", "buy_limit", "exit", "buy_and_exit", "raise", "two_buys")
+ACTIONS = ("none", "buy", "sell", "buy_limit", "exit", "buy_and_exit", "raise", "two_buys", "buy_protected")
 
 
 def decide(ctx):
@@ -25,6 +25,10 @@ def decide(ctx):
         raise RuntimeError("the strategy failed on purpose")
     if action == "buy":
         return Decision(intents=(OrderIntent("buy", amount, tag="entry"),), state=state, note="scripted buy")
+    if action == "buy_protected":  # an entry carrying its own stop-loss and take-profit
+        stop, take = ((ctx.last_price * Decimal(k)).quantize(Decimal("0.01")) for k in ("0.97", "1.05"))
+        entry = OrderIntent("buy", amount, tag="entry", stop_loss=stop, take_profit=take)
+        return Decision(intents=(entry,), state=state, note="scripted protected buy")
     if action == "sell":
         return Decision(intents=(OrderIntent("sell", amount, tag="entry"),), state=state, note="scripted sell")
     if action == "two_buys":
