@@ -1,17 +1,16 @@
-"""MACD trend: a long-only trend follower on 5-minute candles.
+"""MACD trend: a trend follower on 5-minute candles, long, short or both on a perpetual.
 
 Indicators come from `prepare` (TA-Lib, and the same sums for the Bollinger bands and volume
 mean), and a decision depends only on the last `warmup` closed bars (see `warmup`): the 1h EMA
 starts from the mean of the first `trend_ema_period` 1h closes of that window and runs over the
-30 after them. With `h` the MACD
-histogram (MACD line minus its signal line) of the closes:
+30 after them. With `h` the MACD histogram (MACD line minus its signal line) of the closes and
+the 5m bars grouped by 12 into 1h bars (`Bars.resample(12)`, the last group ending on the last
+bar):
 
-Entry (market buy of `order_quote / last price` base), when the bot holds nothing, has no buy
-order working and has not already entered on this bar, and all of these hold on the last bar:
+Long entry (market buy), when `direction` is long or both, if on the last bar:
 
 1. crossover: `h[-2] <= 0 < h[-1]` (the MACD line crossed above its signal line);
-2. trend: the 5m bars are grouped by 12 into 1h bars (`Bars.resample(12)`, the last group ending
-   on the last bar) and the last 1h close is above the `trend_ema_period` EMA of the 1h closes;
+2. trend: the last 1h close is above the `trend_ema_period` EMA of the 1h closes;
 3. volume surge: the last bar's volume divided by the mean volume of the `volume_period` bars
    before it is at least `volume_surge`;
 4. volatility: ATR(14) as a % of the close is at most `atr_max_pct` (0 turns this off), and the
@@ -19,9 +18,24 @@ order working and has not already entered on this bar, and all of these hold on 
    `bb_width_max_pct` (0 turns this off);
 5. regime: ADX(14) is at least `adx_min`.
 
-Exit (market sell of the whole position, `exit=True`), when the bot holds a position and has no
-sell order working, on the opposite crossover `h[-2] >= 0 > h[-1]` or when the trend flips
-(the last 1h close is at or below its EMA).
+Short entry (market sell), when `direction` is short or both: the mirror image, with
+`h[-2] >= 0 > h[-1]` and the last 1h close below its EMA; rules 3-5 do not depend on the side.
+
+An entry is placed only when the bot holds nothing, has not already entered on this bar and has
+no order working on the entry's side (with `both`, no order working at all). Its size is
+`order_quote / last price` base, or with `risk_pct` above 0 the amount whose loss at a stop
+`atr_stop_mult` ATRs away from the last price is `risk_pct` % of the bot's capital (see
+`entry_amount`); such an entry carries that stop as its `stop_loss`, which the runtime keeps
+resting on the exchange for a perpetual position.
+
+Exit (market order of the whole position, `exit=True`; on a perpetual it is reduce-only),
+whatever `direction` says, when no order on the closing side is working: a long is sold on the
+down-crossover `h[-2] >= 0 > h[-1]` or when the last 1h close is no longer above its EMA; a short
+is bought back on the up-crossover `h[-2] <= 0 < h[-1]` or when the last 1h close is no longer
+below its EMA. An exit and an entry never share a decision: a reversal with `both` is the exit
+first, then, at a later decision that finds the bot flat while the signal bar is still the last
+closed one (the runtime asks again while the next candle forms), the entry the other way. So the
+bot never holds two opposite positions, and never turns one into the other with a single order.
 
 State: `{"last_entry_bar": <open time in ms of the bar that triggered the last entry>}`.
 """
@@ -29,16 +43,25 @@ State: `{"last_entry_bar": <open time in ms of the bar that triggered the last e
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import ROUND_CEILING, ROUND_FLOOR
 from decimal import Decimal as D  # noqa: N817 - keeps the parameter table readable
 from typing import Any
 
 import numpy as np
 import talib
 
-from strategies.base import Bars, Context, Decision, Signals
+from strategies.base import (
+    AMOUNT_QUANTUM,
+    Bars,
+    Context,
+    Decision,
+    OrderIntent,
+    Signals,
+    quantize_amount,
+    to_decimal,
+)
 from strategies.builtin.common import (
     bollinger,
-    buy_for_quote,
     has_open,
     is_finite,
     sell_all,
@@ -53,6 +76,8 @@ ADX_PERIOD = 14
 BB_PERIOD = 20
 BB_STDDEV = 2.0
 TREND_SLACK = 30  # 1h bars the trend EMA runs past its seed
+DIRECTIONS = ("long", "short", "both")
+HUNDRED = D(100)
 
 
 def warmup(params: dict[str, Any]) -> int:
@@ -82,8 +107,19 @@ def prepare(bars: Bars, p: Mapping[str, Any], last: int | None = None) -> dict[s
     with np.errstate(invalid="ignore"):
         ready = np.isfinite(hist) & np.isfinite(before) & np.isfinite(trend_ema)
         trend_up = close > trend_ema
+        trend_down = close < trend_ema
         crossed_up = (before <= 0) & (hist > 0)
         crossed_down = (before >= 0) & (hist < 0)
+    # Flat, only a crossover with the trend on a side the direction allows can lead to an entry;
+    # holding, only the opposite crossover or the trend turning can lead to an exit (a backtest
+    # holds only what the direction opens). Bars not ready wake it too.
+    wake_flat, wake_holding = ~ready, ~ready
+    if p["direction"] != "short":
+        wake_flat = wake_flat | (crossed_up & trend_up)
+        wake_holding = wake_holding | crossed_down | ~trend_up
+    if p["direction"] != "long":
+        wake_flat = wake_flat | (crossed_down & trend_down)
+        wake_holding = wake_holding | crossed_up | ~trend_down
     return {
         "ts": bars.ts,
         "close": close,
@@ -95,15 +131,63 @@ def prepare(bars: Bars, p: Mapping[str, Any], last: int | None = None) -> dict[s
         "bb_middle": middle,
         "bb_lower": lower,
         "adx": talib.ADX(high, low, close, ADX_PERIOD),
-        # Flat, only an up-crossover in an uptrend can lead to an entry; holding, only a
-        # down-crossover or the trend turning can lead to an exit. Bars not ready wake it too.
-        "wake_flat": ~ready | (crossed_up & trend_up),
-        "wake_holding": ~ready | crossed_down | ~trend_up,
+        "wake_flat": wake_flat,
+        "wake_holding": wake_holding,
     }
 
 
+def entry_amount(ctx: Context, side: str, atr: D) -> tuple[D, D] | None:
+    """The base amount of an entry on `side` and its ATR stop price, or None when the amount
+    rounds to nothing (or there is no price, or no ATR, to size it by).
+
+    The stop sits `atr_stop_mult` ATRs from the last price, below it for a buy and above it for a
+    sell (8 decimals, rounded toward the price, so a stop-out never loses more than sized for).
+    With `risk_pct` 0 the amount is `order_quote / last price`; otherwise it is
+    `capital * risk_pct / 100 / (atr * atr_stop_mult)`, so that a stop-out loses `risk_pct` % of
+    the capital. The context carries no leverage or margin, so nothing here caps the notional
+    (`amount * price` may be a multiple of the capital): the risk limits and the exchange's margin
+    check do."""
+    p = ctx.params
+    price = ctx.quote.last
+    distance = atr * p["atr_stop_mult"]
+    if price <= 0:
+        return None
+    if side == "buy":
+        stop = (price - distance).quantize(AMOUNT_QUANTUM, rounding=ROUND_CEILING)
+    else:
+        stop = (price + distance).quantize(AMOUNT_QUANTUM, rounding=ROUND_FLOOR)
+    if p["risk_pct"] == 0:
+        amount = p["order_quote"] / price
+    elif distance > 0:
+        amount = ctx.capital * p["risk_pct"] / HUNDRED / distance
+    else:
+        return None
+    amount = quantize_amount(amount)
+    return (amount, stop) if amount > 0 else None
+
+
+def _exit(ctx: Context, crossed_up: bool, crossed_down: bool, trend_up: bool, trend_down: bool) -> Decision:
+    """Holding: close the whole position on the opposite crossover or when the trend no longer
+    agrees with it."""
+    if ctx.position.quantity > 0:
+        wants_out = crossed_down or not trend_up
+        if not wants_out or has_open(ctx, "sell"):
+            return Decision()
+        intent = sell_all(ctx, tag="exit")
+        reason = "MACD crossed down" if crossed_down else "1h trend turned down"
+    else:
+        wants_out = crossed_up or not trend_down
+        if not wants_out or has_open(ctx, "buy"):
+            return Decision()
+        amount = quantize_amount(-ctx.position.quantity)
+        intent = OrderIntent("buy", amount, tag="exit", exit=True) if amount > 0 else None
+        reason = "MACD crossed up" if crossed_up else "1h trend turned up"
+    return Decision(intents=(intent,), note=reason) if intent else Decision()
+
+
 def decide(ctx: Context) -> Decision:
-    """Enter on a confirmed MACD up-crossover, leave on the down-crossover or a trend flip."""
+    """Enter on a confirmed MACD crossover in the allowed direction, leave on the opposite
+    crossover or a trend flip."""
     p = ctx.params
     sig = ctx.signals
     if sig is None:
@@ -119,17 +203,21 @@ def decide(ctx: Context) -> Decision:
     crossed_up = hist_before <= 0 < hist
     crossed_down = hist_before >= 0 > hist
     trend_up = close > ema
+    trend_down = close < ema
 
     if not ctx.position.is_flat:
-        wants_out = crossed_down or not trend_up
-        if not wants_out or has_open(ctx, "sell"):
-            return Decision()
-        intent = sell_all(ctx, tag="exit")
-        reason = "MACD crossed down" if crossed_down else "1h trend turned down"
-        return Decision(intents=(intent,), note=reason) if intent else Decision()
+        return _exit(ctx, crossed_up, crossed_down, trend_up, trend_down)
 
+    direction = p["direction"]
+    if crossed_up and trend_up and direction != "short":
+        side = "buy"
+    elif crossed_down and trend_down and direction != "long":
+        side = "sell"
+    else:
+        return Decision()
     bar = int(sig["ts"])
-    if has_open(ctx, "buy") or ctx.state.get("last_entry_bar") == bar or not (crossed_up and trend_up):
+    busy = bool(ctx.open_orders) if direction == "both" else has_open(ctx, side)
+    if busy or ctx.state.get("last_entry_bar") == bar:
         return Decision()
     if sig["volume_ratio"] < float(p["volume_surge"]):
         return Decision()
@@ -142,13 +230,19 @@ def decide(ctx: Context) -> Decision:
         return Decision()
     if adx < float(p["adx_min"]):
         return Decision()
-    intent = buy_for_quote(ctx, p["order_quote"], tag="entry")
-    if intent is None:
+    sized = entry_amount(ctx, side, to_decimal(atr))
+    if sized is None:
         return Decision()
+    amount, stop = sized
+    note = f"MACD crossed {'up' if side == 'buy' else 'down'}, ADX {adx:.1f}, ATR {atr / close * 100:.2f}%"
+    # A risk-sized entry carries the stop it is sized for (the runtime rests it on a perpetual).
+    protect = p["risk_pct"] > 0 and stop > 0
+    if protect:
+        note += f", {p['risk_pct']}% of the capital at risk to the stop at {stop}"
     return Decision(
-        intents=(intent,),
+        intents=(OrderIntent(side, amount, tag="entry", stop_loss=stop if protect else None),),
         state={**ctx.state, "last_entry_bar": bar},
-        note=f"MACD crossed up, ADX {adx:.1f}, ATR {atr / close * 100:.2f}%",
+        note=note,
     )
 
 
@@ -165,7 +259,14 @@ SPEC = register(
             Param("fast_period", "int", 12, "MACD fast EMA length.", 2, 100),
             Param("slow_period", "int", 26, "MACD slow EMA length.", 3, 200),
             Param("signal_period", "int", 9, "MACD signal EMA length.", 2, 100),
-            Param("trend_ema_period", "int", 50, "1h EMA length the last 1h close must be above.", 5, 400),
+            Param(
+                "trend_ema_period",
+                "int",
+                50,
+                "1h EMA length the last 1h close must be above (below, to sell short).",
+                5,
+                400,
+            ),
             Param("volume_surge", "decimal", D("1.5"), "Volume over its mean needed to enter.", D("0"), D("20")),
             Param("volume_period", "int", 20, "Bars averaged for the volume mean.", 2, 500),
             Param("adx_min", "decimal", D("20"), "Minimum ADX: below it the market is ranging.", D("0"), D("100")),
@@ -185,7 +286,37 @@ SPEC = register(
                 D("0"),
                 D("100"),
             ),
-            Param("order_quote", "decimal", D("100"), "Quote currency spent per entry.", D("0.00000001"), None),
+            Param(
+                "order_quote",
+                "decimal",
+                D("100"),
+                "Quote currency traded per entry while risk_pct is 0.",
+                D("0.00000001"),
+                None,
+            ),
+            Param(
+                "direction",
+                "str",
+                "long",
+                "Sides it enters: long, short or both (short and both need a perpetual).",
+                choices=DIRECTIONS,
+            ),
+            Param(
+                "risk_pct",
+                "decimal",
+                D("0"),
+                "Capital % lost at the ATR stop; sizes each entry instead of order_quote (0: off).",
+                D("0"),
+                D("100"),
+            ),
+            Param(
+                "atr_stop_mult",
+                "decimal",
+                D("2"),
+                "Stop distance in ATR(14)s that risk_pct sizes the entry for.",
+                D("0.1"),
+                D("20"),
+            ),
         ),
     )
 )
