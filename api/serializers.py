@@ -592,10 +592,18 @@ class KillSwitchSerializer(serializers.Serializer):
     reason = serializers.CharField()
     changed_at = serializers.DateTimeField(allow_null=True)
     global_engaged = serializers.BooleanField(help_text="The platform-wide switch, operated by staff only.")
+    action = serializers.ChoiceField(
+        choices=["cancel", "flatten"],
+        help_text="What engaging does: cancel orders and stop bots, or that and flatten every position.",
+    )
 
 
 class KillSwitchEngageSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500)
+
+
+class KillSwitchActionSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=["cancel", "flatten"])
 
 
 class HummingbotInstanceSerializer(serializers.ModelSerializer):

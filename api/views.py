@@ -37,7 +37,7 @@ from hummingbot.models import HummingbotDeployment, HummingbotInstance
 from hummingbot.services import instance_export
 from organizations.models import Membership, Organization, Role
 from risk.models import KillSwitch, RiskLimits
-from risk.services import kill_switch_engage, kill_switch_release
+from risk.services import kill_switch_action_set, kill_switch_engage, kill_switch_release
 from strategies.registry import all_specs
 
 
@@ -512,6 +512,7 @@ class KillSwitchViewSet(viewsets.ViewSet):
                     "reason": own.reason if own else "",
                     "changed_at": own.changed_at if own else None,
                     "global_engaged": bool(glob and glob.engaged),
+                    "action": own.action if own else "cancel",
                 }
             )
         return states
@@ -544,6 +545,24 @@ class KillSwitchViewSet(viewsets.ViewSet):
             suffix = f" (API key {access.api_key.prefix})"
             reason = reason[: KillSwitch._meta.get_field("reason").max_length - len(suffix)] + suffix
         kill_switch_engage(organization=organization, user=access.service_user, reason=reason, source=access.source)
+        return Response(s.KillSwitchSerializer(self._state([organization])[0]).data)
+
+    @extend_schema(
+        request=s.KillSwitchActionSerializer,
+        responses=s.KillSwitchSerializer,
+        parameters=[ORGANIZATION_ID],
+        summary="Choose what engaging does: cancel, or cancel and flatten every position (admin role)",
+    )
+    @action(detail=True, methods=["post"], url_path="action")
+    def choose_action(self, request: Request, pk: str | None = None) -> Response:
+        organization = self._organization(pk)
+        body = s.KillSwitchActionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        access = Access.of(request)
+        access.require(organization=organization, role=Role.ADMIN, action="Choosing the kill switch action")
+        kill_switch_action_set(
+            organization=organization, action=body.validated_data["action"], user=access.service_user
+        )
         return Response(s.KillSwitchSerializer(self._state([organization])[0]).data)
 
     @extend_schema(

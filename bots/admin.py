@@ -327,7 +327,16 @@ class BotEventAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
 class OrganizationAdmin(risk_admin.OrganizationAdmin):
     """The organization admin with a column counting each organization's bots."""
 
-    list_display = ["name", "slug", "is_active", "members", "bots", "kill_switch_state", "created_at"]
+    list_display = [
+        "name",
+        "slug",
+        "is_active",
+        "members",
+        "bots",
+        "kill_switch_state",
+        "kill_switch_action",
+        "created_at",
+    ]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(bot_count=Count("bots", distinct=True))

@@ -7,7 +7,7 @@ from organizations.admin_base import OrganizationListFilter, OrganizationScopedA
 from organizations.models import Organization
 from organizations.tenancy import organization_ids_for_user
 from risk.models import KillSwitch, RiskLimits
-from risk.services import kill_switch_engage, kill_switch_release
+from risk.services import kill_switch_action_set, kill_switch_engage, kill_switch_release
 
 
 def operate_kill_switches(model_admin, request, organizations, *, engage: bool) -> None:
@@ -98,8 +98,8 @@ class KillSwitchAdmin(admin.ModelAdmin):
 class OrganizationAdmin(organizations_admin.OrganizationAdmin):
     """The organization admin with each organization's kill switch: its state and the actions."""
 
-    list_display = ["name", "slug", "is_active", "members", "kill_switch_state", "created_at"]
-    actions = ["engage_kill_switch", "release_kill_switch"]
+    list_display = ["name", "slug", "is_active", "members", "kill_switch_state", "kill_switch_action", "created_at"]
+    actions = ["engage_kill_switch", "release_kill_switch", "kill_switch_flattens", "kill_switch_cancels"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("kill_switch")
@@ -110,6 +110,31 @@ class OrganizationAdmin(organizations_admin.OrganizationAdmin):
         if switch is not None and switch.engaged:
             return badge("critical", "ENGAGED")
         return badge("running", "off")
+
+    @admin.display(description="when engaged")
+    def kill_switch_action(self, obj):
+        switch = getattr(obj, "kill_switch", None)
+        return "cancel + flatten" if switch is not None and switch.action == "flatten" else "cancel"
+
+    @admin.action(description="Kill switch: also flatten positions when engaged")
+    def kill_switch_flattens(self, request, queryset):
+        self._kill_switch_action(request, queryset, "flatten")
+
+    @admin.action(description="Kill switch: only cancel orders when engaged")
+    def kill_switch_cancels(self, request, queryset):
+        self._kill_switch_action(request, queryset, "cancel")
+
+    def _kill_switch_action(self, request, queryset, action: str) -> None:
+        done = 0
+        for organization in queryset:
+            try:
+                kill_switch_action_set(organization=organization, action=action, user=request.user)
+            except ApplicationError as exc:
+                self.message_user(request, f"{organization}: {exc.message}", level=messages.ERROR)
+            else:
+                done += 1
+        if done:
+            self.message_user(request, f"Kill switch action set to {action} for {done} organization(s).")
 
     @admin.action(description="Engage the kill switch (stop all bots)")
     def engage_kill_switch(self, request, queryset):

@@ -133,6 +133,7 @@ def kill_switch_state(organization: Organization | int) -> dict[str, Any]:
         "reason": own.reason if own else "",
         "changed_at": own.changed_at if own else None,
         "global_engaged": bool(glob and glob.engaged),
+        "action": own.action if own else "cancel",
     }
 
 

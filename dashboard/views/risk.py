@@ -17,7 +17,7 @@ from dashboard.forms import KillSwitchEngageForm, RiskLimitsForm
 from dashboard.views.base import SOURCE, OrgContext, form_error, kill_switch_state, member_view, render_page
 from organizations.models import Role
 from risk.models import RiskLimits
-from risk.services import kill_switch_engage, kill_switch_release
+from risk.services import kill_switch_action_set, kill_switch_engage, kill_switch_release
 
 
 @require_http_methods(["GET", "POST"])
@@ -79,6 +79,18 @@ def kill_switch(request: HttpRequest, org: OrgContext) -> HttpResponse:
     if request.method == "POST":
         if not org.allows(Role.ADMIN):
             raise PermissionDenied("Operating the kill switch needs the admin role or higher.")
+        if request.POST.get("action") == "set_action":
+            try:
+                kill_switch_action_set(
+                    organization=org.organization, action=request.POST.get("kill_action", ""), user=request.user
+                )
+            except PermissionDeniedError:
+                raise
+            except ApplicationError as exc:
+                messages.error(request, exc.message)
+                return redirect("dashboard:kill_switch")
+            messages.success(request, "Kill switch action saved.")
+            return redirect("dashboard:kill_switch")
         if request.POST.get("action") == "release":
             kill_switch_release(organization=org.organization, user=request.user, source=SOURCE)
             messages.success(request, "Kill switch released. Bots stay stopped until started again.")
