@@ -19,7 +19,7 @@ from rest_framework.relations import PKOnlyObject
 from rest_framework.settings import api_settings
 
 from api.rows import PageRowsIterable
-from bots.models import Bot, BotEvent, Fill, Order, OrderSide, OrderType, Position
+from bots.models import Bot, BotEvent, Fill, FundingPayment, Order, OrderSide, OrderType, Position
 from exchanges.models import ExchangeAccount
 from hummingbot.models import HummingbotDeployment, HummingbotInstance
 from organizations.models import Membership, Organization
@@ -363,6 +363,9 @@ class BotSerializer(FastRepresentationMixin, serializers.ModelSerializer):
             "exchange_account",
             "secondary_exchange_account",
             "symbol",
+            "market_type",
+            "leverage",
+            "margin_mode",
             "mode",
             "execution",
             "failover_policy",
@@ -415,6 +418,10 @@ class ManualOrderSerializer(serializers.Serializer):
 
 
 class OrderSerializer(FastRepresentationMixin, serializers.ModelSerializer):
+    trigger_kind = serializers.CharField(
+        read_only=True, help_text="A protective trigger order: `sl` (stop-loss) or `tp` (take-profit); else empty."
+    )
+
     class Meta:
         model = Order
         fields = [
@@ -435,6 +442,9 @@ class OrderSerializer(FastRepresentationMixin, serializers.ModelSerializer):
             "fee",
             "fee_currency",
             "status",
+            "reduce_only",
+            "trigger_price",
+            "trigger_kind",
             "reason",
             "created_at",
             "updated_at",
@@ -461,6 +471,7 @@ class FillSerializer(FastRepresentationMixin, serializers.ModelSerializer):
             "fee",
             "fee_currency",
             "is_maker",
+            "liquidation",
             "ts",
             "created_at",
         ]
@@ -478,11 +489,35 @@ class PositionSerializer(FastRepresentationMixin, serializers.ModelSerializer):
             "average_entry_price",
             "realized_pnl",
             "fees_paid",
+            "funding",
+            "mark_price",
+            "unrealized_pnl",
+            "liquidation_price",
+            "margin_used",
             "opened_at",
             "closed_at",
             "exit_reason",
             "last_fill_at",
             "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class FundingPaymentSerializer(FastRepresentationMixin, serializers.ModelSerializer):
+    class Meta:
+        model = FundingPayment
+        fields = [
+            "id",
+            "bot",
+            "exchange_account",
+            "symbol",
+            "payment_id",
+            "amount",
+            "rate",
+            "position_quantity",
+            "mark_price",
+            "ts",
+            "created_at",
         ]
         read_only_fields = fields
 

@@ -10,6 +10,7 @@ router.register(r"bots/(?P<bot_pk>[^/.]+)/orders", views.BotOrderViewSet, basena
 router.register(r"bots/(?P<bot_pk>[^/.]+)/fills", views.BotFillViewSet, basename="bot-fill")
 router.register(r"bots/(?P<bot_pk>[^/.]+)/positions", views.BotPositionViewSet, basename="bot-position")
 router.register(r"bots/(?P<bot_pk>[^/.]+)/events", views.BotEventViewSet, basename="bot-event")
+router.register(r"bots/(?P<bot_pk>[^/.]+)/funding", views.BotFundingViewSet, basename="bot-funding")
 router.register("orders", views.OrderViewSet, basename="order")
 router.register("fills", views.FillViewSet, basename="fill")
 router.register("strategies", views.StrategyViewSet, basename="strategy")

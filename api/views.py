@@ -27,7 +27,7 @@ from api.filters import FillFilter, OrderFilter, QueryFilterBackend
 from api.pagination import IdCursorPagination
 from api.schema import ApiAutoSchema
 from bots.metrics import bot_metrics
-from bots.models import Bot, BotEvent, BotMode, EventLevel, Fill, Order, Position
+from bots.models import Bot, BotEvent, BotMode, EventLevel, Fill, FundingPayment, Order, Position
 from bots.runtime import manual_order_place
 from bots.services import bot_create, bot_event_record, bot_restart, bot_start, bot_stop, bot_update
 from core.errors import ApplicationError
@@ -286,6 +286,14 @@ class BotFillViewSet(BotChildViewSet):
 class BotPositionViewSet(BotChildViewSet):
     model = Position
     serializer_class = s.PositionSerializer
+
+
+@extend_schema_view(
+    list=extend_schema(summary="The bot's perpetual funding payments (received > 0, paid < 0)", parameters=[BOT_PK])
+)
+class BotFundingViewSet(BotChildViewSet):
+    model = FundingPayment
+    serializer_class = s.FundingPaymentSerializer
 
 
 @extend_schema_view(list=extend_schema(summary="The bot's event log", parameters=[BOT_PK]))

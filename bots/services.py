@@ -306,6 +306,9 @@ BOT_EDITABLE_FIELDS = frozenset(
         "failover_policy",
         "tick_interval",
         "capital",
+        "market_type",
+        "leverage",
+        "margin_mode",
     }
 )
 

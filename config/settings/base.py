@@ -220,6 +220,8 @@ SPECTACULAR_SETTINGS = {
         "InstanceStatusEnum": "hummingbot.models.InstanceStatus",
         "DeploymentStatusEnum": "hummingbot.models.DeploymentStatus",
         "BacktestStatusEnum": "backtest.models.BacktestStatus",
+        "MarketTypeEnum": "bots.models.MarketType",
+        "MarginModeEnum": "bots.models.MarginMode",
     },
 }
 

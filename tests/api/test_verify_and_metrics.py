@@ -99,7 +99,10 @@ def test_a_paper_account_verifies_at_once(client_for, make_key, org_a):
 def test_an_account_without_credentials_fails_verification(org_a, alice):
     account = ExchangeAccountFactory(organization=org_a, exchange="binance", status="unverified")
     account = exchange_account_verify(account=account, user=alice)
-    assert (account.status, account.status_reason) == ("error", "The account has no API key and secret to verify.")
+    assert (account.status, account.status_reason) == (
+        "error",
+        "The account needs an API key and an API secret before it can be verified.",
+    )
 
 
 def test_verify_needs_the_admin_role(client_for, member, make_key, org_a):
