@@ -142,9 +142,9 @@ def trades_frame(
     if bot_ids is not None:
         rows = rows.filter(bot_id__in=list(bot_ids))
     data = [
-        (p["bot_id"], p["symbol"], p["opened_at"], p["closed_at"], p["realized_pnl"] - p["fees_paid"])
+        (p["bot_id"], p["symbol"], p["opened_at"], p["closed_at"], p["realized_pnl"] - p["fees_paid"] + p["funding"])
         for p in rows.order_by("opened_at").values(
-            "bot_id", "symbol", "opened_at", "closed_at", "realized_pnl", "fees_paid"
+            "bot_id", "symbol", "opened_at", "closed_at", "realized_pnl", "fees_paid", "funding"
         )
     ]
     frame = pd.DataFrame(data, columns=["bot_id", "symbol", "opened_at", "closed_at", "pnl"])

@@ -126,7 +126,7 @@ def snapshots_take(*, now: dt.datetime | None = None) -> list[MetricSnapshot]:
     realized = dict(
         Position.objects.filter(bot_id__in=ids)
         .values("bot_id")
-        .annotate(net=Sum(F("realized_pnl") - F("fees_paid")))
+        .annotate(net=Sum(F("realized_pnl") - F("fees_paid") + F("funding")))
         .values_list("bot_id", "net")
     )
     open_positions = list(

@@ -398,7 +398,12 @@ class BotMetricsSerializer(serializers.Serializer):
     unrealized_pnl = serializers.DecimalField(
         max_digits=38, decimal_places=18, help_text="Open positions marked at the bot's last fill price."
     )
-    total_pnl = serializers.DecimalField(max_digits=38, decimal_places=18)
+    total_pnl = serializers.DecimalField(
+        max_digits=38, decimal_places=18, help_text="Realized + unrealized + perpetual funding."
+    )
+    funding = serializers.DecimalField(
+        max_digits=38, decimal_places=18, help_text="Perpetual funding received (negative: paid)."
+    )
     fees_paid = serializers.DecimalField(max_digits=38, decimal_places=18)
     open_positions = serializers.IntegerField()
     orders_count = serializers.IntegerField()

@@ -81,6 +81,10 @@ def order_payload(order) -> dict[str, Any]:
         "amount": _money(order.amount),
         "filled": _money(order.filled),
         "average": _money(order.average),
+        "reduce_only": order.reduce_only,
+        "trigger_price": _money(order.trigger_price),
+        "trigger_kind": order.trigger_kind,
+        "tag": order.tag,
         "created_at": _time(order.created_at),
         "updated_at": _time(order.updated_at),
     }
@@ -97,6 +101,7 @@ def fill_payload(fill) -> dict[str, Any]:
         "amount": _money(fill.amount),
         "fee": _money(fill.fee),
         "fee_currency": fill.fee_currency,
+        "liquidation": fill.liquidation,
         "ts": _time(fill.ts),
     }
 
@@ -109,6 +114,11 @@ def position_payload(position) -> dict[str, Any]:
         "quantity": _money(position.quantity),
         "average_entry_price": _money(position.average_entry_price),
         "realized_pnl": _money(position.realized_pnl),
+        "funding": _money(position.funding),
+        "mark_price": _money(position.mark_price),
+        "unrealized_pnl": _money(position.unrealized_pnl),
+        "liquidation_price": _money(position.liquidation_price),
+        "margin_used": _money(position.margin_used),
         "closed_at": _time(position.closed_at),
     }
 
@@ -356,7 +366,7 @@ def _realized_pnl(bot_ids: list[int]) -> dict[int, Decimal]:
     rows = (
         Position.objects.filter(bot_id__in=bot_ids)
         .values("bot_id")
-        .annotate(net=Sum(F("realized_pnl") - F("fees_paid")))
+        .annotate(net=Sum(F("realized_pnl") - F("fees_paid") + F("funding")))
         .values_list("bot_id", "net")
     )
     return {bot_id: net or ZERO for bot_id, net in rows}

@@ -44,6 +44,7 @@ def bot_metrics(*, bot: Bot, now: dt.datetime | None = None) -> dict[str, Any]:
             realized=Coalesce(Sum("realized_pnl"), Value(ZERO), output_field=MONEY),
             unrealized=Coalesce(Sum("open_pnl", filter=Q(closed_at__isnull=True)), Value(ZERO), output_field=MONEY),
             fees=Coalesce(Sum("fees_paid"), Value(ZERO), output_field=MONEY),
+            funding=Coalesce(Sum("funding"), Value(ZERO), output_field=MONEY),
             open_positions=Count("id", filter=Q(closed_at__isnull=True) & ~Q(quantity=0)),
         )
     )
@@ -64,8 +65,9 @@ def bot_metrics(*, bot: Bot, now: dt.datetime | None = None) -> dict[str, Any]:
         "bot": bot.pk,
         "realized_pnl": realized,
         "unrealized_pnl": unrealized,
-        "total_pnl": realized + unrealized,
+        "total_pnl": realized + unrealized + positions["funding"],
         "fees_paid": positions["fees"],
+        "funding": positions["funding"],
         "open_positions": positions["open_positions"],
         "orders_count": orders["total"],
         "open_orders": orders["open"],

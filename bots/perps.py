@@ -18,6 +18,7 @@ import datetime as dt
 import logging
 from decimal import Decimal
 
+from bots import live
 from bots.models import Bot, FundingPayment, MarketType, Position
 from exchanges import perps
 from exchanges.errors import ExchangeError
@@ -102,6 +103,7 @@ def marks_update(bot: Bot, position: Position | None, last: Decimal, gateway) ->
         Position.objects.filter(pk=position.pk).update(**changed)
         for name, value in changed.items():
             setattr(position, name, value)
+        live.publish_positions([position])
     return True
 
 
@@ -153,7 +155,9 @@ def funding_sync(bot: Bot, gateway, state: dict, now_ms: int) -> list[FundingPay
         if position is not None:
             opened = position.opened_at
             total = sum((r.amount for r in fresh if opened is None or r.ts >= opened), ZERO)
-            Position.objects.filter(pk=position.pk).update(funding=position.funding + total)
+            position.funding += total
+            Position.objects.filter(pk=position.pk).update(funding=position.funding)
+            live.publish_positions([position])
     return fresh
 
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 from django import forms
 from django.utils import timezone
 
-from bots.models import Bot, BotExecution, BotMode, OrderSide, OrderType
+from bots.models import Bot, BotExecution, BotMode, MarginMode, MarketType, OrderSide, OrderType
 from exchanges import venues
 from exchanges.models import ExchangeAccount
 from organizations.models import ApiKeyScope
@@ -25,7 +25,21 @@ class BotForm(forms.Form):
     secondary_exchange_account = forms.ModelChoiceField(
         queryset=ExchangeAccount.objects.none(), required=False, help_text="Only for strategies across two accounts."
     )
-    symbol = forms.CharField(max_length=32, initial="BTC/USDT")
+    symbol = forms.CharField(
+        max_length=32, initial="BTC/USDT", help_text="BTC/USDT for spot; BTC/USDC:USDC style for a perpetual."
+    )
+    market_type = forms.ChoiceField(choices=MarketType.choices, initial=MarketType.SPOT, label="Market", required=False)
+    leverage = forms.DecimalField(
+        max_digits=6,
+        decimal_places=2,
+        min_value=Decimal("1"),
+        initial=Decimal("1"),
+        required=False,
+        help_text="Perpetuals only: set on the exchange before the first order.",
+    )
+    margin_mode = forms.ChoiceField(
+        choices=MarginMode.choices, initial=MarginMode.ISOLATED, required=False, help_text="Perpetuals only."
+    )
     mode = forms.ChoiceField(choices=BotMode.choices, initial=BotMode.PAPER)
     execution = forms.ChoiceField(choices=BotExecution.choices, initial=BotExecution.NATIVE)
     tick_interval = forms.IntegerField(min_value=1, initial=60, help_text="Seconds between ticks.")
@@ -43,12 +57,33 @@ class BotForm(forms.Form):
 
     @classmethod
     def initial_for(cls, bot: Bot) -> dict:
-        names = ("name", "strategy", "symbol", "mode", "execution", "tick_interval", "capital", "params")
+        names = (
+            "name",
+            "strategy",
+            "symbol",
+            "market_type",
+            "leverage",
+            "margin_mode",
+            "mode",
+            "execution",
+            "tick_interval",
+            "capital",
+            "params",
+        )
         return {
             **{name: getattr(bot, name) for name in names},
             "exchange_account": bot.exchange_account_id,
             "secondary_exchange_account": bot.secondary_exchange_account_id,
         }
+
+    def clean_market_type(self) -> str:
+        return self.cleaned_data.get("market_type") or MarketType.SPOT
+
+    def clean_leverage(self) -> Decimal:
+        return self.cleaned_data.get("leverage") or Decimal("1")
+
+    def clean_margin_mode(self) -> str:
+        return self.cleaned_data.get("margin_mode") or MarginMode.ISOLATED
 
     def clean_symbol(self) -> str:
         symbol = self.cleaned_data["symbol"].strip().upper()

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from analytics.models import MetricSnapshot
 from bots.live import bot_payload
-from bots.models import Bot, BotEvent, BotMode, Fill, Order, Position
+from bots.models import Bot, BotEvent, BotMode, Fill, FundingPayment, MarketType, Order, Position
 from bots.positions import PositionState, apply_fill, fee_in_quote
 from bots.runtime import manual_order_place
 from bots.services import bot_create, bot_start, bot_stop, bot_update
@@ -38,7 +38,7 @@ from organizations.models import Role
 DETAIL_ROWS = 50
 CHART_POINTS = 500
 # Realized PnL net of fees, as the live bot frames carry it.
-NET_PNL = Sum(F("realized_pnl") - F("fees_paid"))
+NET_PNL = Sum(F("realized_pnl") - F("fees_paid") + F("funding"))  # funding: perpetuals
 
 
 @member_view()
@@ -95,7 +95,16 @@ def _detail_context(bot: Bot, org: OrgContext, order_form: ManualOrderForm | Non
         :DETAIL_ROWS
     ]
     can_operate = org.allows(Role.TRADER) and (bot.mode == BotMode.PAPER or org.allows(Role.ADMIN))
+    is_perp = bot.market_type == MarketType.PERP
+    funding, funding_total = [], Decimal(0)
+    if is_perp:
+        payments = FundingPayment.objects.filter(bot=bot)
+        funding = payments.order_by("-ts", "-id")[:DETAIL_ROWS]
+        funding_total = payments.aggregate(total=Sum("amount"))["total"] or Decimal(0)
     return {
+        "is_perp": is_perp,
+        "funding": funding,
+        "funding_total": funding_total,
         "bot": bot,
         "active": "bots",
         "orders": Order.objects.filter(bot=bot).order_by("-created_at", "-id")[:DETAIL_ROWS],

@@ -113,7 +113,7 @@
     upsert("orders", "data-order-id", o.id, [
       { text: when(o.created_at) },
       { field: "side", text: o.side },
-      { field: "type", text: o.type },
+      { field: "type", text: o.type + (o.trigger_kind ? " " + o.trigger_kind + " @ " + dec(o.trigger_price) : "") + (o.reduce_only ? " · reduce-only" : "") },
       { field: "price", text: dec(o.price), num: true },
       { field: "amount", text: dec(o.amount), num: true },
       { field: "filled", text: dec(o.filled), num: true },
@@ -126,7 +126,7 @@
     if (!same(f.bot, pageBot)) return;
     upsert("fills", "data-fill-id", f.id, [
       { text: when(f.ts) },
-      { text: f.side },
+      { text: f.side + (f.liquidation ? " · liquidation" : "") },
       { text: dec(f.price), num: true },
       { text: dec(f.amount), num: true },
       { text: dec(f.fee) + " " + (f.fee_currency || ""), num: true },
@@ -135,14 +135,31 @@
 
   function applyPosition(p) {
     if (!same(p.bot, pageBot)) return;
-    upsert("positions", "data-position-id", p.id, [
+    var table = document.getElementById("positions");
+    var perp = table && table.hasAttribute("data-perp");
+    var cells = [
       { text: p.symbol },
       { field: "quantity", text: dec(p.quantity), num: true },
       { field: "average_entry_price", text: dec(p.average_entry_price), num: true },
+    ];
+    if (perp) {
+      // A perpetual's live figures: side, mark, unrealized PnL, liquidation price, margin, funding.
+      var q = parseFloat(p.quantity);
+      cells.push(
+        { field: "side", text: q > 0 ? "long" : q < 0 ? "short" : "flat" },
+        { field: "mark_price", text: dec(p.mark_price), num: true },
+        { field: "unrealized_pnl", text: dec(p.unrealized_pnl), num: true },
+        { field: "liquidation_price", text: dec(p.liquidation_price), num: true },
+        { field: "margin_used", text: dec(p.margin_used), num: true },
+        { field: "funding", text: dec(p.funding), num: true }
+      );
+    }
+    cells.push(
       { field: "realized_pnl", text: dec(p.realized_pnl), num: true },
       { text: "" },
-      { field: "closed_at", text: p.closed_at ? when(p.closed_at) : "open" },
-    ]);
+      { field: "closed_at", text: p.closed_at ? when(p.closed_at) : "open" }
+    );
+    upsert("positions", "data-position-id", p.id, cells);
   }
 
   function applyEvent(e) {
