@@ -6,6 +6,8 @@ markets are loaded once per process and exchange (and refreshed hourly), not per
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 import time
 from collections.abc import Callable, Collection
@@ -18,7 +20,7 @@ from django.conf import settings
 
 from exchanges import venues
 from exchanges.client import ExchangeClient, to_decimal
-from exchanges.errors import ExchangeError, InvalidOrderError, map_ccxt_error
+from exchanges.errors import AuthError, ExchangeError, InvalidOrderError, OrderNotFoundError, map_ccxt_error
 from exchanges.perps import FundingEvent, PerpPosition
 from exchanges.types import Balance, Candle, ExchangeOrder, ExchangeTrade, Market, OrderBook, OrderRequest, Ticker
 
@@ -26,6 +28,9 @@ T = TypeVar("T")
 MARKETS_TTL_SECONDS = 3600
 _markets_cache: dict[tuple, tuple[float, dict, dict]] = {}
 _markets_lock = threading.Lock()
+# Hyperliquid's answer when the signature recovers to an address that is neither the account nor an API
+# wallet approved for it (a wrong private key); ccxt files it as an invalid order.
+_HYPERLIQUID_UNKNOWN_SIGNER = re.compile(r"User or API Wallet 0x[0-9a-fA-F]{40} does not exist")
 
 # ccxt's unified order status -> ours (a partially filled open order is told apart by `filled`).
 _STATUS = {
@@ -36,6 +41,23 @@ _STATUS = {
     "expired": "expired",
     "rejected": "rejected",
 }
+
+
+def _strict_json(fetch: Callable[..., Any]) -> Callable[..., Any]:
+    """ccxt hands back a body that looks like JSON but does not parse (a cut-off answer) as text, which the
+    exchange classes then read as an empty answer: a zero balance, no open orders, no order. It is a failed
+    exchange of messages instead, whose outcome is unknown."""
+
+    def checked(url, method="GET", headers=None, body=None):
+        answer = fetch(url, method, headers, body)
+        if isinstance(answer, str) and answer[:1] in ("{", "["):
+            try:
+                json.loads(answer)
+            except ValueError:
+                raise ccxt.NetworkError(f"{method} {url} answered with a body that is not valid JSON") from None
+        return answer
+
+    return checked
 
 
 def _rewrite_urls(urls: Any, base_url: str) -> Any:
@@ -81,12 +103,17 @@ class CcxtClient(ExchangeClient):
             config.update(apiKey=api_key, secret=secret)
         if password:
             config["password"] = password
+        if exchange_id == "hyperliquid":
+            # ccxt would charge a builder fee for itself on every order and set a referral code
+            # on the account: neither is the account owner's choice, so both are off.
+            config["options"].update(builderFee=False, refSet=True)
         if wallet_address:
             config["walletAddress"] = wallet_address
         if private_key:
             config["privateKey"] = private_key
         self.exchange_id = exchange_id
         self.api: ccxt.Exchange = exchange_class(config)
+        self.api.fetch = _strict_json(self.api.fetch)
         if testnet:
             self.api.set_sandbox_mode(True)
         override = settings.EXCHANGE_URL_OVERRIDES.get(exchange_id)
@@ -111,7 +138,12 @@ class CcxtClient(ExchangeClient):
         try:
             return fn(*args, **kwargs)
         except ccxt.BaseError as exc:
-            raise map_ccxt_error(exc) from None
+            raise self._mapped(exc) from None
+
+    def _mapped(self, exc: Exception) -> ExchangeError:
+        if self.exchange_id == "hyperliquid" and _HYPERLIQUID_UNKNOWN_SIGNER.search(str(exc)):
+            return AuthError(f"AuthenticationError: the private key does not sign for this account: {exc}")
+        return map_ccxt_error(exc)
 
     def _load_markets(self) -> None:
         if self.api.markets:
@@ -217,6 +249,13 @@ class CcxtClient(ExchangeClient):
         order = self._order(raw)
         if order.client_order_id is None:
             order.client_order_id = request.client_order_id
+        # Hyperliquid answers a placement with the order id and what filled, nothing else: the rest is the
+        # request's, and an order that filled its whole amount is filled (not still open).
+        order.symbol, order.side = order.symbol or request.symbol, order.side or request.side
+        if raw.get("status") is None:
+            order.amount = request.amount
+            if order.filled >= request.amount:
+                order.status = "filled"
         return order
 
     def _create(self, request: OrderRequest) -> dict:
@@ -244,16 +283,38 @@ class CcxtClient(ExchangeClient):
         except ccxt.BadRequest:
             raise
         except ccxt.BaseError as exc:
-            raise map_ccxt_error(exc) from None
+            raise self._mapped(exc) from None
 
     def cancel_order(
         self, *, symbol: str, order_id: str | None = None, client_order_id: str | None = None
     ) -> ExchangeOrder:
         self._load_markets()
         params = {} if order_id else {"clientOrderId": self._venue_cid(client_order_id)}
-        return self._order(self._call(self.api.cancel_order, order_id, symbol, params))
+        raw = self._call(self.api.cancel_order, order_id, symbol, params)
+        if raw.get("id") is None:
+            # Hyperliquid answers a cancel with "success" alone: the order itself says where it stands.
+            return self.fetch_order(symbol=symbol, order_id=order_id, client_order_id=client_order_id)
+        return self._order(raw)
+
+    def signing_check(self) -> None:
+        if self.exchange_id != "hyperliquid":
+            return
+        # A signed cancel of an order that cannot exist: the exchange checks the signature first,
+        # so "no such order" proves the key signs for the wallet, and changes nothing.
+        self._load_markets()
+        symbol = next((s for s, m in self.api.markets.items() if m.get("swap")), None)
+        if symbol is None:
+            return
+        try:
+            self.cancel_order(symbol=symbol, client_order_id="0x" + "0" * 32)
+        except (OrderNotFoundError, InvalidOrderError):
+            return
 
     # -- perpetuals -------------------------------------------------------------------------------
+    def trigger_orders(self, symbol: str) -> bool:
+        has = self.api.has
+        return venues.is_perp_symbol(symbol) and bool(has.get("createStopLossOrder") or has.get("createTriggerOrder"))
+
     def set_leverage(self, symbol: str, *, leverage: Decimal, margin_mode: str) -> None:
         self._load_markets()
         market = self.api.markets.get(symbol)
@@ -286,7 +347,11 @@ class CcxtClient(ExchangeClient):
                 return
             raise InvalidOrderError(f"{self.exchange_id} refused: {exc}") from None
         except ccxt.BaseError as exc:
-            raise map_ccxt_error(exc) from None
+            if type(exc) is ccxt.ExchangeError and self.exchange_id == "hyperliquid":
+                # Its refusals of a setting ("Invalid leverage value", "Cannot switch leverage type with open
+                # position.") are not in ccxt's table, which raises them as a plain ExchangeError.
+                raise InvalidOrderError(f"{self.exchange_id} refused: {exc}") from None
+            raise self._mapped(exc) from None
 
     def positions(self, symbols: Collection[str] | None = None) -> list[PerpPosition]:
         self._load_markets()
@@ -317,7 +382,13 @@ class CcxtClient(ExchangeClient):
 
     def funding_payments(self, symbol: str, since: int | None = None) -> list[FundingEvent]:
         self._load_markets()
+        if since is None and self.exchange_id == "hyperliquid":
+            since = 0  # its userFunding requires a start time
         rows = self._call(self.api.fetch_funding_history, symbol, since)
+        if self.exchange_id == "hyperliquid":
+            # userFunding lists the payments of every coin, and ccxt labels them all with the symbol asked for.
+            coin = (self.api.markets.get(symbol) or {}).get("baseName")
+            rows = [f for f in rows if ((f.get("info") or {}).get("delta") or {}).get("coin") == coin]
         out = []
         for f in rows:
             try:

@@ -93,6 +93,10 @@ class ExchangeClient(abc.ABC):
         """Funding paid or received on `symbol` at or after `since` (ms), oldest first."""
         raise InvalidOrderError(f"{type(self).__name__} does not trade perpetuals.")
 
+    def signing_check(self) -> None:  # noqa: B027 - optional hook
+        """Prove the credentials can sign, where reading the balance does not (Hyperliquid serves
+        any address's balance unsigned). Raises AuthError when they cannot."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the default holds none."""
 

@@ -115,6 +115,10 @@ class Gateway:
     def funding_payments(self, symbol: str, since: int | None = None) -> list[FundingEvent]:
         return self._read(lambda: self.client.funding_payments(symbol, since))
 
+    def signing_check(self) -> None:
+        """Changes nothing on the exchange, so it is retried like a read."""
+        self._read(self.client.signing_check)
+
     # Writes: sent once.
     def set_leverage(self, symbol: str, *, leverage, margin_mode: str) -> None:
         """Idempotent (it sets a value), so retried like a read."""

@@ -186,6 +186,7 @@ def exchange_account_verify(
             assets = len(gateway.balances())
             if venues.has_perps(account.exchange):
                 positions = len(gateway.positions())
+            gateway.signing_check()
         except ExchangeError as exc:
             error = _failure_reason(exc, account)
     now = timezone.now()
