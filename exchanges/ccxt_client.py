@@ -457,6 +457,7 @@ class CcxtClient(ExchangeClient):
                 fee_currency=fee.get("currency") or "",
                 is_maker=None if t.get("takerOrMaker") is None else t["takerOrMaker"] == "maker",
                 client_order_id=venues.from_venue_cid(self.exchange_id, t.get("clientOrderId")),
+                liquidation=venues.is_liquidation_trade(self.exchange_id, t.get("info"), t.get("clientOrderId")),
             )
         except (KeyError, TypeError, ArithmeticError) as exc:
             raise ExchangeError(f"The exchange sent a trade we cannot read: {exc!r}") from None

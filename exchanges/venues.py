@@ -126,3 +126,21 @@ def from_venue_cid(exchange_id: str, venue_cid: str | None) -> str | None:
         return venue_cid
     raw = venue_cid.lower()[2:]
     return f"bo{int(raw[:12], 16)}x{raw[12:]}"
+
+
+# -- liquidations -------------------------------------------------------------------------------
+# How each venue marks the fills of a liquidation in its own trade record (ccxt's unified trade
+# has no such flag): Hyperliquid adds a `liquidation` object to the fill, Binance USD-M names the
+# order `autoclose-...` (`adl_autoclose` for auto-deleveraging), Bybit's execution type is
+# `BustTrade` (and `AdlTrade` for auto-deleveraging).
+
+
+def is_liquidation_trade(exchange_id: str, info: dict | None, client_order_id: str | None) -> bool:
+    info = info or {}
+    if exchange_id == "hyperliquid":
+        return bool(info.get("liquidation"))
+    if exchange_id == "binanceusdm":
+        return (client_order_id or "").startswith(("autoclose-", "adl_autoclose"))
+    if exchange_id == "bybit":
+        return info.get("execType") in ("BustTrade", "AdlTrade")
+    return False

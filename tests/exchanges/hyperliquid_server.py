@@ -20,8 +20,8 @@ API wallet approved for one, else {"status":"err","response":"User or API Wallet
 Simplifications: perpetuals only (a spot universe is listed so markets load, but spot orders are refused); no
 order book of other traders: an order that crosses the mark fills at once at the mark (taker), a resting limit
 order fills at its own price (maker) when `set_mark` crosses it; trigger orders (tpsl sl/tp) fire when the mark
-crosses their trigger price; a resting order fills without a second margin check; no liquidation engine (the
-liquidation price is reported, never enforced).
+crosses their trigger price; a resting order fills without a second margin check; the liquidation price is
+reported but enforced only when a test calls `liquidate`.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, ROUND_UP, Decimal, InvalidOperation
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -417,6 +417,7 @@ class Fill:
     crossed: bool
     hash: str
     cloid: str | None
+    liquidation: dict[str, Any] | None = None  # set on the fill that liquidated the position
 
     def to_json(self) -> dict[str, Any]:
         """The shape of userFills and userFillsByTime."""
@@ -431,6 +432,8 @@ class Fill:
         # fmt: on
         if self.builder_fee:
             answer["builderFee"] = fmt_usd(self.builder_fee)
+        if self.liquidation is not None:
+            answer["liquidation"] = self.liquidation
         return answer
 
 
@@ -636,6 +639,32 @@ class HyperliquidServer:
     def mark(self, coin: str) -> Decimal:
         with self._lock:
             return self._marks[coin]
+
+    def liquidate(self, coin: str, user: str | None = None) -> Decimal:
+        """Move the mark to the position's liquidation price and close the whole position there, as the
+        exchange's liquidator does: one fill with no client order id, carrying a `liquidation` object. Returns the
+        price. (The maintenance margin left over stays with the account here; the exchange keeps it.)"""
+        with self._lock:
+            account = self._account(user or self.wallet_address)
+            position = account.positions.get(coin)
+            if position is None or position.szi == 0:
+                raise ValueError(f"no {coin} position to liquidate")
+            exact = self._figures(account)["positions"][coin]["liquidation"]
+            # Prices carry five significant figures; rounded toward the mark, so it is reached.
+            step = Decimal(1).scaleb(exact.adjusted() - 4)
+            price = exact.quantize(step, rounding=ROUND_UP if position.szi > 0 else ROUND_DOWN)
+            self._marks[coin] = price
+            order = Order(
+                oid=self._next_oid, user=account.address, coin=coin, asset=self.universe.index(self._spec(coin)),
+                is_buy=position.szi < 0, limit_px=price, orig_sz=abs(position.szi), reduce_only=True, tif="Ioc",
+                timestamp=now_ms(),
+            )  # fmt: skip
+            order.sz = order.orig_sz
+            self._next_oid += 1
+            self._orders[order.oid] = order  # the liquidator's order is in the account's history
+            self._fill(order, order.sz, price, taker=True)
+            self._fills[-1].liquidation = {"liquidatedUser": account.address, "markPx": fmt(price), "method": "market"}
+            return price
 
     def set_candles(self, coin: str, interval: str, candles: Iterable[tuple]) -> None:
         """Candles for candleSnapshot, as (open_time_ms, open, high, low, close, volume) rows."""

@@ -491,3 +491,33 @@ def test_verification_refuses_a_private_key_that_does_not_sign_for_the_wallet(hl
         "The exchange refused the credentials (check the wallet address and that the private key signs for it)"
     )
     assert OTHER_KEY not in account.status_reason
+
+
+def test_a_liquidation_on_the_exchange_becomes_a_liquidation_fill_event_and_alert(
+    hl, db, django_capture_on_commit_callbacks
+):
+    from alerts.models import Alert
+    from bots.models import BotEvent, Position
+
+    account = hyperliquid_account(hl, status="active")
+    bot = BotFactory(organization=account.organization, exchange_account=account, mode="live", symbol=BTC,
+                     market_type="perp", leverage=Decimal(20), status="running")  # fmt: skip
+    gw = gateway_for(account)
+    gw.set_leverage(BTC, leverage=Decimal(20), margin_mode="isolated")
+    order_place(account=account, bot=bot, symbol=BTC, side="buy", type="market", amount=Decimal("0.01"),
+                intent_key="entry", gateway=gw)  # fmt: skip
+    assert Position.objects.get(bot=bot, closed_at__isnull=True).quantity == Decimal("0.01")
+
+    price = hl.liquidate("BTC")
+    [trade] = [t for t in gw.my_trades(BTC) if t.liquidation]
+    assert (trade.side, trade.amount, trade.price, trade.client_order_id) == ("sell", Decimal("0.01"), price, None)
+    with django_capture_on_commit_callbacks(execute=True):
+        reconcile_account(account=account, gateway=gw)
+
+    fill = Fill.objects.get(bot=bot, liquidation=True)
+    assert (fill.side, fill.amount, fill.price) == ("sell", Decimal("0.01"), price)
+    assert fill.order.tag == "liquidation" and fill.order.reduce_only
+    assert not Position.objects.filter(bot=bot, closed_at__isnull=True).exists()
+    event = BotEvent.objects.get(bot=bot, kind="position.liquidated")
+    assert event.level == "critical"
+    assert Alert.objects.filter(organization=account.organization, level="critical").exists()
