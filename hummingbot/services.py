@@ -242,6 +242,9 @@ def deployment_create(*, bot: Bot, target: str | None = None) -> HummingbotDeplo
             reference_price=reference,
             capital=bot.capital,
             name=bot.name,
+            market_type=bot.market_type,
+            leverage=bot.leverage,
+            margin_mode=bot.margin_mode,
         ),
         target,
     )

@@ -16,7 +16,14 @@ from hummingbot.converter.config import HummingbotConfig, plain
 from hummingbot.converter.limits import HUNDRED, check_limits, check_symbol_allowed, round8
 from hummingbot.converter.schema import BUY, SELL
 from hummingbot.converter.targets import Grid, Job, Venue
-from hummingbot.converter.venues import PAPER_EXCHANGE, connector_name, market_name, split_symbol
+from hummingbot.converter.venues import (
+    PAPER_EXCHANGE,
+    connector_name,
+    market_name,
+    perp_connector_name,
+    split_perp_symbol,
+    split_symbol,
+)
 from risk.engine import Limits
 from strategies import registry
 
@@ -34,6 +41,8 @@ SUPPORTED: dict[str, tuple[str, ...]] = {
     "arbitrage": ("amm_arb", "cross_exchange_market_making"),
 }
 TWO_VENUES = frozenset({"amm_arb", "cross_exchange_market_making"})
+# Targets that run on Hummingbot's derivative (perpetual) connectors; the others are spot-only.
+PERP_TARGETS = frozenset({"grid_strike"})
 
 SIGNAL_TYPES = ("market_making", "directional", "arbitrage", "grid")
 SIDES = ("buy", "sell", "both")
@@ -64,6 +73,9 @@ class ConvertInput:
     reference_price: Decimal | None = None
     capital: Decimal | None = None
     name: str = ""
+    market_type: str = "spot"  # or "perp": a linear perpetual on a derivative connector
+    leverage: Decimal = Decimal(1)
+    margin_mode: str = "isolated"
 
 
 @dataclass(frozen=True)
@@ -89,9 +101,15 @@ def _positive(value: Decimal | None, where: str) -> Decimal | None:
     return Decimal(value)
 
 
-def _venue(exchange: str, symbol: str, *, paper: bool, exchange_field: str, symbol_field: str) -> Venue:
+def _venue(
+    exchange: str, symbol: str, *, paper: bool, exchange_field: str, symbol_field: str, perp: bool = False
+) -> Venue:
     if (exchange or "").strip().lower() == PAPER_EXCHANGE and not paper:
         raise ApplicationError("The paper exchange trades in paper mode only.", field=exchange_field)
+    if perp:
+        connector = perp_connector_name(exchange, paper=paper, field=exchange_field)
+        _, quote = split_perp_symbol(symbol, field=symbol_field)
+        return Venue(connector, market_name(symbol, field=symbol_field), quote, exchange_field, symbol_field)
     connector = connector_name(exchange, paper=paper, field=exchange_field)
     _, quote = split_symbol(symbol, field=symbol_field)
     return Venue(connector, market_name(symbol, field=symbol_field), quote, exchange_field, symbol_field)
@@ -123,10 +141,30 @@ def _job(inp: ConvertInput, target: str | None) -> tuple[Job, str]:
             field="target",
             code="unsupported",
         )
+    perp = inp.market_type == "perp"
+    if inp.market_type not in ("spot", "perp"):
+        raise ApplicationError("market_type is spot or perp.", field="market_type")
+    if perp and target not in PERP_TARGETS:
+        raise ApplicationError(
+            f"Hummingbot's {target} trades spot connectors only; a perpetual bot can run as "
+            f"{', '.join(sorted(PERP_TARGETS))}, or with native execution.",
+            field="target",
+            code="unsupported",
+        )
+    if perp and inp.margin_mode != "isolated":
+        # grid_strike's config has no margin mode: the connector trades in whatever mode the
+        # exchange account is in, so the bot must not claim one the config cannot carry.
+        raise ApplicationError(
+            "Hummingbot's grid_strike config carries no margin mode: set the bot to isolated, and the "
+            "exchange account to isolated margin for this pair, so both agree.",
+            field="margin_mode",
+        )
     params = registry.validate_params(inp.strategy, dict(inp.params))
     limits = inp.limits or Limits()
     check_limits(limits)
-    venue = _venue(inp.exchange, inp.symbol, paper=inp.paper, exchange_field="exchange", symbol_field="symbol")
+    venue = _venue(
+        inp.exchange, inp.symbol, paper=inp.paper, exchange_field="exchange", symbol_field="symbol", perp=perp
+    )
     check_symbol_allowed(limits, inp.symbol)
     second = None
     if target in TWO_VENUES:
@@ -165,6 +203,8 @@ def _job(inp: ConvertInput, target: str | None) -> tuple[Job, str]:
         capital=_positive(inp.capital, "capital"),
         second=second,
         overrides=dict(inp.overrides or {}),
+        leverage=Decimal(inp.leverage) if perp else Decimal(1),
+        perp=perp,
     )
     return job, target
 

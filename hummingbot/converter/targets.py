@@ -51,6 +51,8 @@ class Job:
     capital: Decimal | None = None
     second: Venue | None = None
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    leverage: Decimal = Decimal(1)
+    perp: bool = False
 
 
 def _get(b: Builder, name: str) -> Any:
@@ -324,7 +326,13 @@ def grid_strike(job: Job, g: Grid) -> HummingbotConfig:
     b = Builder(GRID_STRIKE, job.overrides)
     b.set("id", job.slug, "name")
     _venue_keys(b, job, "connector_name", "trading_pair")
-    b.set("leverage", 1, "exchange")
+    if job.perp:
+        if job.leverage != job.leverage.to_integral_value():
+            raise ApplicationError("Hummingbot takes whole-number leverage.", field="leverage")
+        b.set("leverage", int(job.leverage), "leverage")
+        b.set("position_mode", "ONEWAY", "market_type")  # one net position per pair, like our bots
+    else:
+        b.set("leverage", 1, "exchange")
     b.set("side", g.side, g.names["side"])
     b.set("start_price", lower, g.names["lower"])
     b.set("end_price", upper, g.names["upper"])

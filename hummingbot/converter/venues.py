@@ -4,6 +4,10 @@ Hummingbot's paper trading wraps a real connector's market data as `<connector>_
 and only for the connectors listed in conf_client.yml `paper_trade.paper_trade_exchanges`
 (binance, kucoin, kraken and gate_io by default). Our own `paper` exchange replays Binance data,
 so it becomes `binance_paper_trade`.
+
+Perpetuals trade on Hummingbot's derivative connectors (`binance_perpetual`,
+`hyperliquid_perpetual`, ...), which have no paper-trade wrapper: a paper perp bot runs natively
+on our own paper exchange instead.
 """
 
 from __future__ import annotations
@@ -28,6 +32,18 @@ CONNECTORS = {
     "bitget": "bitget",
     "bitmart": "bitmart",
     "bitstamp": "bitstamp",
+}
+# Linear perpetuals: our exchange id -> Hummingbot's derivative connector.
+PERP_CONNECTORS = {
+    "binanceusdm": "binance_perpetual",
+    "binance": "binance_perpetual",
+    "bybit": "bybit_perpetual",
+    "hyperliquid": "hyperliquid_perpetual",
+    "okx": "okx_perpetual",
+    "gate": "gate_io_perpetual",
+    "gateio": "gate_io_perpetual",
+    "kucoin": "kucoin_perpetual",
+    "bitget": "bitget_perpetual",
 }
 PAPER_EXCHANGE = "paper"
 PAPER_SOURCE = "binance"
@@ -60,6 +76,37 @@ def connector_name(exchange: str, *, paper: bool, field: str = "exchange") -> st
     return connector + PAPER_SUFFIX
 
 
+def perp_connector_name(exchange: str, *, paper: bool, field: str = "exchange") -> str:
+    """Hummingbot's derivative connector for a perpetual on one of our exchanges."""
+    key = (exchange or "").strip().lower()
+    if paper or key == PAPER_EXCHANGE:
+        raise ApplicationError(
+            "Hummingbot has no paper connector for perpetuals: run a paper perp bot with native execution "
+            "(our paper exchange trades perpetuals), or deploy it live.",
+            field=field,
+            code="unsupported",
+        )
+    connector = PERP_CONNECTORS.get(key)
+    if connector is None:
+        supported = ", ".join(sorted(PERP_CONNECTORS))
+        raise ApplicationError(
+            f"Hummingbot has no perpetual connector mapped for exchange {exchange!r}; supported: {supported}.",
+            field=field,
+        )
+    return connector
+
+
+def split_perp_symbol(symbol: str, *, field: str = "symbol") -> tuple[str, str]:
+    """(base, quote) of a linear perpetual such as BTC/USDT:USDT (settled in its quote)."""
+    pair, _, settle = (symbol or "").strip().upper().partition(":")
+    parts = pair.split("/")
+    if len(parts) != 2 or not all(_ASSET.match(p) for p in parts) or settle != parts[1]:
+        raise ApplicationError(
+            f"Symbol {symbol!r} is not a linear perpetual like BTC/USDT:USDT (settled in its quote).", field=field
+        )
+    return parts[0], parts[1]
+
+
 def split_symbol(symbol: str, *, field: str = "symbol") -> tuple[str, str]:
     """(base, quote) of a spot symbol such as BTC/USDT; derivatives (BTC/USDT:USDT) are refused."""
     parts = (symbol or "").strip().upper().split("/")
@@ -72,6 +119,9 @@ def split_symbol(symbol: str, *, field: str = "symbol") -> tuple[str, str]:
 
 
 def market_name(symbol: str, *, field: str = "symbol") -> str:
-    """BTC/USDT -> BTC-USDT, the way Hummingbot writes trading pairs."""
-    base, quote = split_symbol(symbol, field=field)
+    """BTC/USDT (or the perpetual BTC/USDT:USDT) -> BTC-USDT, the way Hummingbot writes trading pairs."""
+    if ":" in (symbol or ""):
+        base, quote = split_perp_symbol(symbol, field=field)
+    else:
+        base, quote = split_symbol(symbol, field=field)
     return f"{base}-{quote}"
