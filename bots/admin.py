@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.db.models import Count
 from django.forms.models import BaseInlineFormSet
 
-from bots.models import Bot, BotEvent, BotMode, EventSource, Fill, Order, Position
+from bots.models import Bot, BotEvent, BotMode, EventSource, Fill, FundingPayment, Order, Position
 from bots.services import bot_restart, bot_start, bot_stop
 from organizations.admin_base import (
     OrganizationListFilter,
@@ -66,6 +66,9 @@ class BotForm(forms.ModelForm):
             "strategy",
             "params",
             "symbol",
+            "market_type",
+            "leverage",
+            "margin_mode",
             "exchange_account",
             "secondary_exchange_account",
             "mode",
@@ -85,6 +88,7 @@ class BotAdmin(OrganizationScopedAdmin):
         "org",
         "strategy",
         "symbol",
+        "market",
         "account",
         "mode",
         "execution",
@@ -93,7 +97,7 @@ class BotAdmin(OrganizationScopedAdmin):
         "tick_count",
         "consecutive_errors",
     ]
-    list_filter = [OrganizationListFilter, "status", "mode", "execution", "strategy"]
+    list_filter = [OrganizationListFilter, "status", "mode", "execution", "market_type", "strategy"]
     search_fields = ["name", "symbol", "strategy"]
     list_select_related = ["organization", "exchange_account"]
     readonly_fields = [
@@ -115,6 +119,7 @@ class BotAdmin(OrganizationScopedAdmin):
     ]
     fieldsets = [
         (None, {"fields": ["organization", "name", "strategy", "params", "symbol"]}),
+        ("Market", {"fields": ["market_type", "leverage", "margin_mode"]}),
         (
             "Execution",
             {
@@ -161,6 +166,10 @@ class BotAdmin(OrganizationScopedAdmin):
     @admin.display(description="account", ordering="exchange_account__label")
     def account(self, obj):
         return admin_link(obj.exchange_account)
+
+    @admin.display(description="market", ordering="market_type")
+    def market(self, obj):
+        return f"perp {obj.leverage.normalize():f}x {obj.margin_mode}" if obj.market_type == "perp" else "spot"
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj):
@@ -229,10 +238,12 @@ class OrderAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
         "price",
         "amount",
         "filled",
+        "trigger",
+        "reduce_only",
         "status_badge",
         "created_at",
     ]
-    list_filter = [OrganizationListFilter, "status", "side", "type"]
+    list_filter = [OrganizationListFilter, "status", "side", "type", "reduce_only"]
     search_fields = ["client_order_id", "exchange_order_id", "symbol"]
     list_select_related = ["bot", "exchange_account"]
     date_hierarchy = "created_at"
@@ -251,11 +262,26 @@ class OrderAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
     def status_badge(self, obj):
         return badge(obj.status)
 
+    @admin.display(description="trigger")
+    def trigger(self, obj):
+        return f"{obj.trigger_kind} @ {obj.trigger_price}" if obj.trigger_price is not None else "—"
+
 
 @admin.register(Fill)
 class FillAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
-    list_display = ["ts", "trade_id", "order_link", "bot_link", "symbol", "side", "price", "amount", "fee"]
-    list_filter = [OrganizationListFilter, "side"]
+    list_display = [
+        "ts",
+        "trade_id",
+        "order_link",
+        "bot_link",
+        "symbol",
+        "side",
+        "price",
+        "amount",
+        "fee",
+        "liquidation_badge",
+    ]
+    list_filter = [OrganizationListFilter, "side", "liquidation"]
     search_fields = ["trade_id", "symbol", "order__client_order_id"]
     list_select_related = ["order", "bot"]
     show_full_result_count = False
@@ -263,6 +289,10 @@ class FillAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
     @admin.display(description="order")
     def order_link(self, obj):
         return admin_link(obj.order, obj.order.client_order_id)
+
+    @admin.display(description="liquidation", ordering="liquidation")
+    def liquidation_badge(self, obj):
+        return badge("critical", "LIQUIDATION") if obj.liquidation else ""
 
     @admin.display(description="bot")
     def bot_link(self, obj):
@@ -278,6 +308,11 @@ class PositionAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
         "average_entry_price",
         "realized_pnl",
         "fees_paid",
+        "funding",
+        "mark_price",
+        "unrealized_pnl",
+        "liquidation_price",
+        "margin_used",
         "state",
         "opened_at",
         "closed_at",
@@ -294,6 +329,22 @@ class PositionAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
     @admin.display(description="state")
     def state(self, obj):
         return badge("open" if obj.is_open else "closed")
+
+
+@admin.register(FundingPayment)
+class FundingPaymentAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
+    """Perpetual funding, one ledger row per payment (received > 0, paid < 0)."""
+
+    list_display = ["ts", "bot_link", "symbol", "rate", "position_quantity", "mark_price", "amount"]
+    list_filter = [OrganizationListFilter, "symbol"]
+    search_fields = ["symbol", "bot__name", "payment_id"]
+    list_select_related = ["bot"]
+    date_hierarchy = "ts"
+    show_full_result_count = False
+
+    @admin.display(description="bot")
+    def bot_link(self, obj):
+        return admin_link(obj.bot)
 
 
 @admin.register(BotEvent)

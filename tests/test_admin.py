@@ -23,6 +23,7 @@ def populate(org, tag: str) -> None:
     order = factories.OrderFactory(bot=bot, client_order_id=f"{tag}-order")
     factories.FillFactory(order=order, trade_id=f"{tag}-trade")
     factories.PositionFactory(bot=bot)
+    factories.FundingPaymentFactory(bot=bot, payment_id=f"{tag}-funding")
     factories.BotEventFactory(bot=bot, message=f"{tag}-event")
     factories.RiskLimitsFactory(organization=org)
     factories.KillSwitchFactory(organization=org)
@@ -198,3 +199,42 @@ def _empty_inlines() -> dict:
     for prefix in ("orders", "events"):
         data.update({f"{prefix}-TOTAL_FORMS": 0, f"{prefix}-INITIAL_FORMS": 0})
     return data
+
+
+def _perp_bot_form(org, account, **changes) -> dict:
+    data = {
+        "organization": org.pk,
+        "name": "perp",
+        "strategy": "macd_trend",
+        "params": '{"direction": "both"}',
+        "symbol": "BTC/USDT:USDT",
+        "market_type": "perp",
+        "leverage": "3",
+        "margin_mode": "cross",
+        "exchange_account": account.pk,
+        "mode": "paper",
+        "execution": "native",
+        "failover_policy": "pause",
+        "tick_interval": 60,
+        "capital": "1000",
+        "desired_status": "stopped",
+        **_empty_inlines(),
+    }
+    return {**data, **changes}
+
+
+def test_staff_set_a_bots_market_leverage_and_margin_mode(client, superuser, org_a):
+    account = factories.ExchangeAccountFactory(organization=org_a)
+    client.force_login(superuser)
+    response = client.post(url(Bot, "add"), _perp_bot_form(org_a, account))
+    assert response.status_code == 302
+    bot = Bot.objects.get(name="perp")
+    assert (bot.market_type, bot.leverage, bot.margin_mode) == ("perp", 3, "cross")
+    assert "perp 3x cross" in client.get(url(Bot)).content.decode()
+
+    response = client.post(
+        url(Bot, "add"), _perp_bot_form(org_a, account, name="spot", market_type="spot", symbol="BTC/USDT")
+    )
+    assert response.status_code == 200
+    assert "Spot trades without leverage: leave it at 1 or choose a perpetual." in response.content.decode()
+    assert not Bot.objects.filter(name="spot").exists()
