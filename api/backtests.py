@@ -1,5 +1,5 @@
-"""Backtests in the REST API (/api/v1/backtests/): list, read (with results) and queue a new one.
-Authentication, scoping, pagination, errors and throttling are the API's own."""
+"""Backtests in the REST API (/api/v1/backtests/): list, read (with results) and queue a new one,
+spot or perpetual. Authentication, scoping, pagination, errors and throttling are the API's own."""
 
 from __future__ import annotations
 
@@ -29,6 +29,12 @@ SUMMARY_FIELDS = [
     "start",
     "end",
     "capital",
+    "market_type",
+    "leverage",
+    "margin_mode",
+    "funding_rate",
+    "funding_interval_hours",
+    "max_leverage",
     "status",
     "progress",
     "error",
@@ -39,6 +45,9 @@ SUMMARY_FIELDS = [
 
 class BacktestSummarySerializer(serializers.ModelSerializer):
     capital = serializers.DecimalField(max_digits=38, decimal_places=18, coerce_to_string=True)
+    leverage = serializers.DecimalField(max_digits=6, decimal_places=2, coerce_to_string=True)
+    funding_rate = serializers.DecimalField(max_digits=38, decimal_places=18, coerce_to_string=True)
+    max_leverage = serializers.DecimalField(max_digits=6, decimal_places=2, coerce_to_string=True)
 
     class Meta:
         model = Backtest
@@ -64,6 +73,14 @@ class BacktestCreateSerializer(serializers.Serializer):
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
     capital = serializers.DecimalField(max_digits=38, decimal_places=18, default=Decimal("1000"))
+    market_type = serializers.ChoiceField(choices=["spot", "perp"], default="spot")
+    leverage = serializers.DecimalField(max_digits=6, decimal_places=2, default=Decimal("1"))
+    margin_mode = serializers.ChoiceField(choices=["isolated", "cross"], default="isolated")
+    funding_rate = serializers.DecimalField(max_digits=38, decimal_places=18, default=Decimal("0"))
+    funding_interval_hours = serializers.IntegerField(
+        required=False, allow_null=True, default=None, help_text="Empty: the exchange's interval."
+    )
+    max_leverage = serializers.DecimalField(max_digits=6, decimal_places=2, default=Decimal("50"))
 
     def __init__(self, *args, access: Access | None = None, **kwargs):
         super().__init__(*args, **kwargs)

@@ -1,5 +1,5 @@
-"""Backtests in admin: queue one (it runs on a worker), watch its progress, read its statistics,
-equity chart, sweep ranking and trades."""
+"""Backtests in admin: queue one (spot or perpetual; it runs on a worker), watch its progress,
+read its statistics, equity chart, perpetual figures, sweep ranking and trades."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from backtest.models import Backtest
-from backtest.services import backtest_enqueue, backtest_requeue, backtest_validate
+from backtest.services import backtest_enqueue, backtest_market_validate, backtest_requeue, backtest_validate
 from core.errors import ApplicationError
 from organizations.admin_base import OrganizationListFilter, OrganizationScopedAdmin, badge
 from organizations.models import Role
@@ -31,6 +31,12 @@ STAT_LABELS = (
     ("final_equity", "Final equity"),
     ("bars", "Candles"),
 )
+# Shown for perpetual runs only.
+PERP_STAT_LABELS = (
+    ("funding_total", "Funding received (negative: paid)"),
+    ("liquidations", "Liquidations"),
+)
+MARKET_FIELDS = ["market_type", "leverage", "margin_mode", "funding_rate", "funding_interval_hours", "max_leverage"]
 
 
 def equity_svg(points: list, width: int = 640, height: int = 180) -> str:
@@ -71,6 +77,7 @@ INPUT_FIELDS = [
     "taker_fee",
     "maker_fee",
     "slippage",
+    *MARKET_FIELDS,
 ]
 
 
@@ -79,8 +86,17 @@ class BacktestForm(forms.ModelForm):
         model = Backtest
         fields = INPUT_FIELDS
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name in MARKET_FIELDS:  # a spot backtest leaves them out
+            if name in self.fields:
+                self.fields[name].required = False
+
     def clean(self):
         data = super().clean()
+        for name in MARKET_FIELDS:
+            if data.get(name) in (None, ""):
+                data[name] = Backtest._meta.get_field(name).get_default()
         try:
             run = backtest_validate(
                 strategy=data.get("strategy", ""),
@@ -88,9 +104,25 @@ class BacktestForm(forms.ModelForm):
                 sweep=data.get("sweep"),
                 rank_by=data.get("rank_by", ""),
             )
+            perp = backtest_market_validate(
+                market_type=data["market_type"],
+                symbol=data.get("symbol", ""),
+                leverage=data["leverage"],
+                margin_mode=data["margin_mode"],
+                funding_rate=data["funding_rate"],
+                funding_interval_hours=data["funding_interval_hours"],
+                max_leverage=data["max_leverage"],
+                exchange=data.get("exchange") or "binance",
+                params=run.params,
+                sweep=run.grid,
+            )
         except ApplicationError as exc:
+            if exc.field in MARKET_FIELDS or exc.field == "symbol":
+                raise ValidationError({exc.field: exc.message}) from None
             raise ValidationError(exc.message) from None
         data["params"] = params_to_json(run.params)  # stored in full, defaults included
+        if perp is not None:
+            data["funding_interval_hours"] = perp.funding_interval_hours
         return data
 
 
@@ -98,8 +130,18 @@ class BacktestForm(forms.ModelForm):
 class BacktestAdmin(OrganizationScopedAdmin):
     form = BacktestForm
     write_role = Role.TRADER
-    list_display = ["__str__", "organization", "strategy", "symbol", "timeframe", "status_badge", "progress", "ret"]
-    list_filter = [OrganizationListFilter, "status", "strategy"]
+    list_display = [
+        "__str__",
+        "organization",
+        "strategy",
+        "symbol",
+        "market",
+        "timeframe",
+        "status_badge",
+        "progress",
+        "ret",
+    ]
+    list_filter = [OrganizationListFilter, "status", "strategy", "market_type"]
     list_select_related = ["organization"]
     search_fields = ["name", "strategy", "symbol"]
     fields = [
@@ -108,11 +150,21 @@ class BacktestAdmin(OrganizationScopedAdmin):
         "progress",
         "error",
         "stats_table",
+        "perp_table",
         "equity_chart",
         "sweep_table",
         "trades_table",
     ]
-    readonly_fields = ["status", "progress", "error", "stats_table", "equity_chart", "sweep_table", "trades_table"]
+    readonly_fields = [
+        "status",
+        "progress",
+        "error",
+        "stats_table",
+        "perp_table",
+        "equity_chart",
+        "sweep_table",
+        "trades_table",
+    ]
     actions = ["run_again"]
 
     def has_change_permission(self, request, obj=None):
@@ -131,6 +183,43 @@ class BacktestAdmin(OrganizationScopedAdmin):
     @admin.display(description="status")
     def status_badge(self, obj):
         return badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="market")
+    def market(self, obj):
+        if obj.market_type != "perp":
+            return "spot"
+        return f"perp {obj.leverage.normalize():f}x {obj.margin_mode}"
+
+    @admin.display(description="perpetual")
+    def perp_table(self, obj):
+        results = obj.results or {}
+        if obj.market_type != "perp" or "perp" not in results:
+            return "-"
+        stats = results.get("stats", {})
+        rejected = stats.get("rejected") or {}
+        rows = [(label, stats.get(key, "")) for key, label in PERP_STAT_LABELS]
+        rows += [
+            ("Entries refused for margin", rejected.get("margin_refused", 0)),
+            ("Funding payments", results.get("funding_payments", 0)),
+            ("Margin posted at the end", results.get("final", {}).get("margin", "")),
+        ]
+        table = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)
+        liquidations = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (x["candle_ms"], x["side"], x["quantity"], x["price"], x["margin_lost"])
+                for x in results.get("liquidations", [])
+            ),
+        )
+        if not liquidations:
+            return format_html("<table>{}</table>", table)
+        return format_html(
+            "<table>{}</table><table><tr><th>liquidated (candle ms)</th><th>side</th><th>quantity</th>"
+            "<th>price</th><th>margin lost</th></tr>{}</table>",
+            table,
+            liquidations,
+        )
 
     @admin.display(description="return %")
     def ret(self, obj):

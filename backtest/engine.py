@@ -17,9 +17,15 @@ through the same code as a live tick:
 
 Time runs on candle closes: the decision after candle `i` happens at `ts[i] + step`, sees candles
 up to `i`, and resting orders are matched against candle `i` just before it (as a paper bot syncs
-its orders before deciding). Spot only, as on the paper exchange: a buy needs the quote to pay for
+its orders before deciding). On spot, as on the paper exchange, a buy needs the quote to pay for
 it (resting buys reserve theirs), a sell needs the base. An order that cannot be paid for is
 refused, as the exchange would refuse it.
+
+With `perp` terms the symbol is a linear perpetual booked by `PerpLedger` as the paper exchange
+books one: an entry needs its initial margin (else it is refused as "margin_refused"), a sell
+beyond the position opens a short, an exit intent is reduce-only, and every candle the position
+is held over is settled for funding and liquidation, skipped candles included (in one stretch
+between funding times).
 
 Candles on which nothing can happen are skipped: with no order working, a flat strategy is asked
 only on the bars its `wake_flat` column marks, a holding one only on its `wake_holding` bars (when
@@ -41,8 +47,18 @@ from typing import Any
 
 import numpy as np
 
-from backtest.ledger import FillRecord, Ledger, TradeRecord, Working
-from exchanges.fill_model import FillTerms, is_marketable, maker_fill, resting_reserve, taker_fill
+from backtest.ledger import (
+    FillRecord,
+    FundingRecord,
+    Ledger,
+    LiquidationRecord,
+    PerpLedger,
+    PerpTerms,
+    TradeRecord,
+    Working,
+)
+from backtest.ledger import dec as _dec
+from exchanges.fill_model import FillTerms, is_marketable, maker_fill, taker_fill
 from risk import engine as risk
 from strategies.base import Bars, Context, Decision, OpenOrder, OrderIntent, PositionView, Quote, Signals
 from strategies.registry import StrategySpec
@@ -53,7 +69,8 @@ ZERO = Decimal("0")
 @dataclass
 class BacktestOutcome:
     """What a run produced: round trips, fills, the per-candle equity (float, for statistics and
-    charts), the final ledger in Decimal, and counters."""
+    charts), the final ledger in Decimal, and counters; on a perpetual also the funding payments,
+    the liquidations and the margin still posted."""
 
     trades: list[TradeRecord]
     fills: list[FillRecord]
@@ -66,11 +83,11 @@ class BacktestOutcome:
     bars: int
     decisions: int
     rejected: dict[str, int] = field(default_factory=dict)
-
-
-def _dec(value: float) -> Decimal:
-    """A candle value as the paper exchange holds it (the decimal text of the stored number)."""
-    return Decimal(repr(float(value)))
+    perp: PerpTerms | None = None
+    final_margin: Decimal = ZERO
+    funding: list[FundingRecord] = field(default_factory=list)
+    funding_total: Decimal = ZERO
+    liquidations: list[LiquidationRecord] = field(default_factory=list)
 
 
 def _fast(cls: type, **values: Any) -> Any:
@@ -94,11 +111,13 @@ def run_backtest(
     start_index: int = 0,
     progress: Callable[[int], None] | None = None,
     series: bool = True,
+    perp: PerpTerms | None = None,
 ) -> BacktestOutcome:
     """Run `spec` with typed `params` over `bars`. Decisions start once the warm-up is covered and
     not before candle `start_index` (earlier candles only feed the indicators). `progress` is
     called with 0-100 now and then. `series=False` decides every candle from its own warm-up
-    window, as a live tick does, without the prepared indicators or skipping."""
+    window, as a live tick does, without the prepared indicators or skipping. `perp` trades the
+    symbol as a linear perpetual on those terms (spot without it)."""
     terms = terms or FillTerms()
     limits = limits or risk.Limits()
     protective = limits.default_stop_loss_pct is not None or limits.default_take_profit_pct is not None
@@ -112,7 +131,10 @@ def run_backtest(
     high_list = high_a.tolist()
     vol_list = vol_a.tolist()
     decide = spec.decide
-    ledger = Ledger(capital, terms)
+    if perp is None:
+        ledger: Ledger = Ledger(capital, terms)
+    else:
+        ledger = PerpLedger(capital, terms, perp, ts=ts_a, high=high_a, low=low_a, close=close_a, step_ms=step_ms)
     state: Mapping[str, Any] = {}
     empty = Bars.empty()
     flat = PositionView()
@@ -135,6 +157,12 @@ def run_backtest(
             jump = wake_flat if view.is_flat else wake_holding
             if jump is not None:
                 i = jump[i]
+        if perp is not None and ledger.settled < min(i, n):
+            # Funding and liquidation over the candles jumped over (no order was working there).
+            hit = ledger.settle(ledger.settled, min(i, n) - 1)
+            if hit is not None:
+                view, open_views = _views(ledger)
+                i = hit if wake_flat is None or ledger.working else wake_flat[hit]
         if progress is not None and i >= next_report:
             # Every percent passed is reported, the skipped candles' too, so progress moves evenly.
             done = min(99, int((min(i, n) - first) * 100 / span))
@@ -148,6 +176,12 @@ def run_backtest(
         if ledger.working:
             if _match(ledger, i, now_ms, high_list[i], low_list[i], vol_list[i]):
                 view, open_views = _views(ledger)
+                if perp is not None:
+                    # As on the paper exchange, a candle in which a resting order filled is not
+                    # settled: where in its range the fill came is unknown.
+                    ledger.settled = max(ledger.settled, i + 1)
+        if perp is not None and ledger.settled <= i and ledger.settle(i, i) is not None:
+            view, open_views = _views(ledger)
         if need:
             lo = i + 1 - need
             window = _fast(
@@ -207,6 +241,15 @@ def run_backtest(
     cash_path, qty_path = _paths(ledger, n)
     equity = cash_path + qty_path * close_a
     quantity = ledger.position.quantity
+    extra: dict[str, Any] = {}
+    if perp is not None:
+        extra = {
+            "perp": perp,
+            "final_margin": ledger.margin,
+            "funding": ledger.funding,
+            "funding_total": ledger.funding_total,
+            "liquidations": ledger.liquidations,
+        }
     return BacktestOutcome(
         trades=ledger.trades,
         fills=ledger.fills,
@@ -215,10 +258,11 @@ def run_backtest(
         capital=capital,
         final_cash=ledger.cash,
         final_quantity=quantity,
-        final_equity=ledger.cash + quantity * mark,
+        final_equity=ledger.equity(mark),
         bars=max(0, n - first),
         decisions=decisions,
         rejected=rejected,
+        **extra,
     )
 
 
@@ -266,27 +310,17 @@ def _match(ledger: Ledger, index: int, now_ms: int, high: float, low: float, vol
         if fill is None:
             continue
         touched = True
-        if w.side == "buy":
-            spent = min(w.reserved, fill.notional + fill.fee)
-            w.reserved -= spent
-            ledger.reserved_quote -= spent
-        else:
-            w.reserved -= fill.amount
-            ledger.reserved_base -= fill.amount
+        fill = ledger.consume(w, fill)
+        if fill is None:  # a reduce-only order with nothing left to reduce is cancelled
+            ledger.release(w)
+            ledger.working.remove(w)
+            continue
         w.filled += fill.amount
         ledger.book(index=index, ts_ms=now_ms, side=w.side, fill=fill, tag=w.tag)
         if w.filled >= w.amount:
-            _release(ledger, w)
+            ledger.release(w)
             ledger.working.remove(w)
     return touched
-
-
-def _release(ledger: Ledger, w: Working) -> None:
-    if w.side == "buy":
-        ledger.reserved_quote -= w.reserved
-    else:
-        ledger.reserved_base -= w.reserved
-    w.reserved = ZERO
 
 
 def _exposure(ledger: Ledger, now_ms: int, last: Decimal, index: int, close: np.ndarray) -> risk.Exposure:
@@ -297,6 +331,9 @@ def _exposure(ledger: Ledger, now_ms: int, last: Decimal, index: int, close: np.
     unrealized = (last - p.average_price) * p.quantity if p.quantity else ZERO
     equity = ledger.capital + ledger.realized_net + unrealized
     peak = _peak(ledger, index, close, equity)
+    perp = {}
+    if ledger.perp:
+        perp = {"leverage": ledger.market.leverage, "maintenance_rate": ledger.mmr}
     return risk.Exposure(
         now_ms=now_ms,
         last_price=last,
@@ -313,6 +350,7 @@ def _exposure(ledger: Ledger, now_ms: int, last: Decimal, index: int, close: np.
         last_loss_ms=ledger.last_loss_ms,
         kill_switch=False,
         degraded=False,
+        **perp,
     )
 
 
@@ -354,7 +392,7 @@ def _act(
     if decision.cancel:
         wanted = set(decision.cancel)
         for w in [w for w in ledger.working if w.cid in wanted]:
-            _release(ledger, w)
+            ledger.release(w)
             ledger.working.remove(w)
             changed = True
     exposure = _exposure(ledger, now_ms, last, index, close)
@@ -371,21 +409,21 @@ def _act(
         if not verdict.approved:
             rejected[verdict.code] = rejected.get(verdict.code, 0) + 1
             continue
-        if _place(ledger, intent, index=index, now_ms=now_ms, reference=reference):
+        refused = _place(ledger, intent, index=index, now_ms=now_ms, reference=reference)
+        if refused is None:
             changed = True
             ledger.day_trades += 1
         else:
-            rejected["insufficient_funds"] = rejected.get("insufficient_funds", 0) + 1
+            rejected[refused] = rejected.get(refused, 0) + 1
     return changed
 
 
-def _place(ledger: Ledger, intent: OrderIntent, *, index: int, now_ms: int, reference: Decimal) -> bool:
-    """Send one order to the simulated exchange: fill it at once or rest it. False when the
-    account cannot pay for it (the paper exchange refuses such an order)."""
+def _place(ledger: Ledger, intent: OrderIntent, *, index: int, now_ms: int, reference: Decimal) -> str | None:
+    """Send one order to the simulated exchange: fill it at once or rest it. The refusal code when
+    the account cannot pay for it (the paper exchange refuses such an order), else None."""
     terms = ledger.terms
-    buy = intent.side == "buy"
     if intent.side not in ("buy", "sell") or intent.type not in ("market", "limit") or intent.amount <= 0:
-        return False
+        return "insufficient_funds"
     if is_marketable(side=intent.side, type=intent.type, price=intent.price, reference=reference):
         fill = taker_fill(
             side=intent.side,
@@ -395,22 +433,15 @@ def _place(ledger: Ledger, intent: OrderIntent, *, index: int, now_ms: int, refe
             reference=reference,
             terms=terms,
         )
-        if buy and ledger.cash - ledger.reserved_quote < fill.notional + fill.fee:
-            return False
-        if not buy and ledger.position.quantity - ledger.reserved_base < intent.amount:
-            return False
+        refused = ledger.refusal(side=intent.side, fill=fill, exit=intent.exit)
+        if refused is not None:
+            return refused
         # The fill lands on the next candle; its cash and position count from there on.
         ledger.book(index=index + 1, ts_ms=now_ms, side=intent.side, fill=fill, tag=intent.tag)
-        return True
-    reserve = resting_reserve(side=intent.side, price=intent.price, amount=intent.amount, terms=terms)
-    if buy and ledger.cash - ledger.reserved_quote < reserve:
-        return False
-    if not buy and ledger.position.quantity - ledger.reserved_base < reserve:
-        return False
-    if buy:
-        ledger.reserved_quote += reserve
-    else:
-        ledger.reserved_base += reserve
+        return None
+    reserve, refused = ledger.reserve(side=intent.side, price=intent.price, amount=intent.amount, exit=intent.exit)
+    if refused is not None:
+        return refused
     ledger.working.append(
         Working(
             cid=ledger.next_cid(intent.tag or intent.side),
@@ -421,6 +452,7 @@ def _place(ledger: Ledger, intent: OrderIntent, *, index: int, now_ms: int, refe
             tag=intent.tag,
             created_ms=now_ms,
             reserved=reserve,
+            exit=intent.exit,
         )
     )
-    return True
+    return None

@@ -8,6 +8,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 
+from bots.models import MarginMode, MarketType
 from core.fields import MoneyField
 from organizations.tenancy import OrganizationOwned
 
@@ -22,7 +23,13 @@ class BacktestStatus(models.TextChoices):
 class Backtest(OrganizationOwned):
     """A strategy replayed over stored candles. With `sweep` set (`{"param": [values, ...]}`)
     every combination of the grid is run on top of `params` and ranked; `results` then holds the
-    best run's statistics, trades and equity, and the ranked table under `"sweep"`."""
+    best run's statistics, trades and equity, and the ranked table under `"sweep"`.
+
+    With `market_type` perp the symbol is a linear perpetual (`BTC/USDT:USDT`, replayed on the
+    spot pair's candles) traded with `leverage` on `margin_mode` margin: entries post initial
+    margin, sells from flat open shorts, funding is charged every `funding_interval_hours` at
+    `funding_rate`, and a position whose margin falls to the maintenance margin (the rate from
+    `max_leverage`) is liquidated (docs/backtest.md, "Perpetual futures")."""
 
     name = models.CharField(max_length=200, blank=True)
     strategy = models.CharField(max_length=64, help_text="Registry key of the strategy.")
@@ -40,6 +47,28 @@ class Backtest(OrganizationOwned):
     taker_fee = MoneyField(default=Decimal("0.001"), help_text="Fee rate of orders that fill at once.")
     maker_fee = MoneyField(default=Decimal("0.001"), help_text="Fee rate of resting orders.")
     slippage = MoneyField(default=Decimal("0.0005"), help_text="Market orders fill this fraction worse than the price.")
+    market_type = models.CharField(max_length=8, choices=MarketType.choices, default=MarketType.SPOT)
+    leverage = models.DecimalField(
+        max_digits=6, decimal_places=2, default=Decimal("1"), help_text="Perpetuals: 1 up to max leverage; spot: 1."
+    )
+    margin_mode = models.CharField(
+        max_length=8, choices=MarginMode.choices, default=MarginMode.ISOLATED, help_text="Perpetuals only."
+    )
+    funding_rate = MoneyField(
+        default=Decimal("0"),
+        help_text="Perpetuals: funding rate per interval (0.0001 is 0.01%); longs pay a positive rate.",
+    )
+    funding_interval_hours = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="Perpetuals: hours between funding times; empty takes the exchange's (hyperliquid 1, else 8).",
+    )
+    max_leverage = models.DecimalField(
+        max_digits=6,
+        decimal_places=2,
+        default=Decimal("50"),
+        help_text="Perpetuals: the market's maximum leverage; the maintenance margin rate is 1 / (2 x it).",
+    )
     status = models.CharField(max_length=16, choices=BacktestStatus.choices, default=BacktestStatus.QUEUED)
     progress = models.PositiveSmallIntegerField(default=0, help_text="0-100.")
     error = models.TextField(blank=True)
@@ -54,6 +83,12 @@ class Backtest(OrganizationOwned):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["organization", "-created_at"], name="backtest_org_created_idx")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(leverage__gte=1), name="backtest_leverage_min"),
+            models.CheckConstraint(
+                condition=models.Q(market_type="perp") | models.Q(leverage=1), name="backtest_spot_unleveraged"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name or f"{self.strategy} {self.symbol} {self.timeframe} #{self.pk}"

@@ -24,7 +24,8 @@ def _ratio(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
 
-def _money(value: Decimal | None) -> str | None:
+def money(value: Decimal | None) -> str | None:
+    """Money as the statistics show it: Decimal text to 8 decimals."""
     return None if value is None else str(Decimal(value).quantize(E8))
 
 
@@ -53,8 +54,8 @@ def statistics(
     report = perf.performance(returns=perf.equity_returns(curve), trades=frame, start=start, end=end)
     duration = report["max_drawdown_duration"]
     return {
-        "start_equity": _money(capital),
-        "final_equity": _money(final_equity),
+        "start_equity": money(capital),
+        "final_equity": money(final_equity),
         "total_return_pct": _pct(float(final_equity / capital - 1)) if capital else None,
         "annualised_return_pct": _pct(report["annualized_return"]),
         "sharpe": _ratio(report["sharpe"]),
@@ -64,10 +65,10 @@ def statistics(
         "trades": report["trades"],
         "win_rate_pct": _pct(report["win_rate"]),
         "profit_factor": _ratio(report["profit_factor"]),
-        "average_trade": _money(report["average_trade"]),
-        "net_pnl": _money(report["net_pnl"]),
-        "gross_profit": _money(report["gross_profit"]),
-        "gross_loss": _money(report["gross_loss"]),
+        "average_trade": money(report["average_trade"]),
+        "net_pnl": money(report["net_pnl"]),
+        "gross_profit": money(report["gross_profit"]),
+        "gross_loss": money(report["gross_loss"]),
         "exposure_pct": _pct(report["exposure_time"]),
         "days": report["days"],
     }

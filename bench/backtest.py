@@ -29,6 +29,16 @@ are compared fill by fill with ours.
   their strategies on every candle.
 - backtesting.py applies its spread when a trade opens only, so its exit prices sit 0.05% away
   from ours and backtrader's; times, sides and amounts are compared as for backtrader.
+- perp_*: the same two strategies on the same candles traded as linear perpetuals
+  (`BTC/USDT:USDT` on the BTC/USDT candles), 3x isolated, funding 0.01% every 8 hours, the
+  maintenance rate of a 50x market: perp_bars_per_s (and per strategy), perp_backtrader_bars_per_s
+  and perp_speedup_vs_backtrader (backtrader trading the same rules with the same leverage, its
+  broker's `leverage`, and the same funding, added to its cash at each funding time a candle
+  crosses; perp_backtrader_funding_payments counts them), perp_engine_us_per_bar, perp_fills and
+  perp_fills_match_spot (the strategies size entries by quote, so leverage changes the margin,
+  not the fills), perp_funding_payments, perp_funding_total, perp_liquidations,
+  perp_margin_refused, and perp_net_pnl next to the spot net_pnl (final equity minus capital, all
+  runs together: they differ by the funding).
 - chart_query_ms: `analytics.selectors.series(bot, start, end, 500)` over 525,600 one-minute
   metric snapshots of one bot (a year), median of 7 warm runs on PostgreSQL; chart_points is how
   many points it returned.
@@ -63,6 +73,7 @@ from django.utils import timezone  # noqa: E402
 from analytics.models import MetricSnapshot  # noqa: E402
 from backtest.data import bars_from_rows  # noqa: E402
 from backtest.engine import run_backtest  # noqa: E402
+from backtest.ledger import PerpTerms  # noqa: E402
 from bots.models import Bot  # noqa: E402
 from exchanges.fill_model import FillTerms  # noqa: E402
 from exchanges.models import ExchangeAccount  # noqa: E402
@@ -77,6 +88,13 @@ SLIPPAGE = Decimal("0.0005")
 STRATEGIES = ("macd_trend", "rsi_bb_atr")
 FULL = ROOT.parent / "shared" / "data" / "market"
 BUNDLED = ROOT / "data" / "market"
+PERP = PerpTerms(
+    leverage=Decimal("3"),
+    margin_mode="isolated",
+    funding_rate=Decimal("0.0001"),
+    funding_interval_hours=8,
+    max_leverage=Decimal("50"),
+)
 PAIRS = int(os.environ.get("BENCH_PAIRS", "8"))
 SNAPSHOTS = int(os.environ.get("BENCH_SNAPSHOTS", "525600"))
 E8 = Decimal("1e-8")
@@ -245,7 +263,7 @@ def arrays_of(rows: list) -> dict[str, np.ndarray]:
 
 
 # -- ours -------------------------------------------------------------------------------------------
-def run_ours(key: str, pairs: list) -> tuple[float, int, list, float, int]:
+def run_ours(key: str, pairs: list, perp: PerpTerms | None = None) -> tuple[float, int, list, float, int, dict]:
     spent = [0.0]
     decide, prepare = get_strategy(key).decide, get_strategy(key).prepare
 
@@ -266,13 +284,27 @@ def run_ours(key: str, pairs: list) -> tuple[float, int, list, float, int]:
     terms = FillTerms(taker_fee=FEE, maker_fee=FEE, slippage=SLIPPAGE)
     data = [(symbol, bars_from_rows(rows)) for symbol, rows in pairs]
     fills, candles, decisions = [], 0, 0
+    figures = {"net_pnl": Decimal(0), "funding_payments": 0, "funding_total": Decimal(0), "liquidations": 0}
+    figures["margin_refused"] = 0
     started = time.perf_counter()
     for symbol, bars in data:
         outcome = run_backtest(
-            spec=spec, params=params, bars=bars, symbol=symbol, step_ms=STEP, capital=CAPITAL, terms=terms
+            spec=spec,
+            params=params,
+            bars=bars,
+            symbol=symbol if perp is None else f"{symbol}:{symbol.split('/')[1]}",
+            step_ms=STEP,
+            capital=CAPITAL,
+            terms=terms,
+            perp=perp,
         )
         candles += len(bars)
         decisions += outcome.decisions
+        figures["net_pnl"] += outcome.final_equity - CAPITAL
+        figures["funding_payments"] += len(outcome.funding)
+        figures["funding_total"] += outcome.funding_total
+        figures["liquidations"] += len(outcome.liquidations)
+        figures["margin_refused"] += outcome.rejected.get("margin_refused", 0)
         # A fill at decision time T trades at the open of the first candle opening at or after T
         # (later than T after an exchange outage): named by that candle, as the peers name theirs.
         at = np.searchsorted(bars.ts, [f.ts_ms for f in outcome.fills])
@@ -281,7 +313,7 @@ def run_ours(key: str, pairs: list) -> tuple[float, int, list, float, int]:
             for f, k in zip(outcome.fills, at, strict=True)
             if k < len(bars)
         ]
-    return time.perf_counter() - started, candles, fills, spent[0], decisions
+    return time.perf_counter() - started, candles, fills, spent[0], decisions, figures
 
 
 # -- backtrader -------------------------------------------------------------------------------------
@@ -313,7 +345,33 @@ class BacktraderRules(bt.Strategy):
             self.close()
 
 
-def run_backtrader(key: str, pairs: list) -> tuple[float, int, list]:
+class BacktraderPerpRules(BacktraderRules):
+    """The same rules on a leveraged account that pays funding: at each funding time inside a
+    candle, -position x close x rate is added to the cash, as our engine books it."""
+
+    params = (("funding_rate", 0.0), ("funding_interval_ms", 0))
+    funding_seen = 0  # funding payments over every run, for the output line
+
+    def start(self):
+        super().start()
+        self.funding_total = 0.0
+        self.funding_payments = 0
+
+    def next(self):
+        i = len(self.data) - 1
+        size = self.position.size
+        if size:
+            interval, opened = self.p.funding_interval_ms, int(self.ts[i])
+            times = (opened + STEP) // interval - opened // interval
+            if times:
+                paid = -size * self.data.close[0] * self.p.funding_rate * times
+                self.broker.add_cash(paid)
+                self.funding_total += paid
+                self.funding_payments += times
+        super().next()
+
+
+def run_backtrader(key: str, pairs: list, perp: PerpTerms | None = None) -> tuple[float, int, list]:
     frames = []
     for symbol, rows in pairs:
         arrays = arrays_of(rows)
@@ -327,14 +385,27 @@ def run_backtrader(key: str, pairs: list) -> tuple[float, int, list]:
         cerebro = bt.Cerebro(stdstats=False)
         cerebro.adddata(bt.feeds.PandasData(dataname=frame))
         cerebro.broker.setcash(float(CAPITAL))
-        cerebro.broker.setcommission(commission=float(FEE))
         cerebro.broker.set_slippage_perc(float(SLIPPAGE), slip_open=True, slip_match=True, slip_out=True)
-        cerebro.addstrategy(BacktraderRules, key=key, symbol=symbol, arrays=arrays)
+        if perp is None:
+            cerebro.broker.setcommission(commission=float(FEE))
+            cerebro.addstrategy(BacktraderRules, key=key, symbol=symbol, arrays=arrays)
+        else:
+            cerebro.broker.setcommission(commission=float(FEE), leverage=float(perp.leverage))
+            cerebro.addstrategy(
+                BacktraderPerpRules,
+                key=key,
+                symbol=symbol,
+                arrays=arrays,
+                funding_rate=float(perp.funding_rate),
+                funding_interval_ms=perp.funding_interval_hours * 3_600_000,
+            )
         started = time.perf_counter()
         strategy = cerebro.run()[0]
         elapsed += time.perf_counter() - started
         candles += len(frame)
         fills += strategy.fills
+        if perp is not None:
+            BacktraderPerpRules.funding_seen += strategy.funding_payments
     return elapsed, candles, fills
 
 
@@ -503,8 +574,10 @@ def main() -> None:
     btpy_t = btpy_n = 0.0
     btpy_ok = True
     decisions = 0
+    spot_net = Decimal(0)
     for key in STRATEGIES:
-        t, n, fills, spent, decided = run_ours(key, pairs)
+        t, n, fills, spent, decided, figures = run_ours(key, pairs)
+        spot_net += figures["net_pnl"]
         in_ours += spent
         decisions += decided
         Rules.spent = 0.0
@@ -561,8 +634,48 @@ def main() -> None:
             "backtesting_price_max_rel_diff": btpy_gap,
             "backtesting_engine_us_per_bar": round((btpy_t - in_btpy) / btpy_n * 1e6, 1),
         }
+    line["net_pnl"] = str(spot_net.quantize(E8))
+    line |= perp_figures(pairs, ours_all)
     line |= chart_query()
     print(json.dumps(line))
+
+
+def perp_figures(pairs: list, spot_fills: list) -> dict:
+    """The same runs as perpetuals (PERP): speed against backtrader trading them with the same
+    leverage and funding, and what the margin, funding and liquidation made of them."""
+    out: dict = {}
+    total_t = total_n = in_rules = 0.0
+    peer_t = peer_n = 0.0
+    BacktraderPerpRules.funding_seen = 0
+    fills_all: list = []
+    sums = {"net_pnl": Decimal(0), "funding_payments": 0, "funding_total": Decimal(0), "liquidations": 0}
+    sums["margin_refused"] = 0
+    for key in STRATEGIES:
+        t, n, fills, spent, _, figures = run_ours(key, pairs, perp=PERP)
+        total_t, total_n, in_rules = total_t + t, total_n + n, in_rules + spent
+        fills_all += fills
+        for name in sums:
+            sums[name] += figures[name]
+        out[f"perp_{key}_bars_per_s"] = round(n / t)
+        pt, pn, _ = run_backtrader(key, pairs, perp=PERP)
+        peer_t, peer_n = peer_t + pt, peer_n + pn
+        print(f"{key} perp done", file=sys.stderr)
+    speed = total_n / total_t
+    strip = [(s.split(":")[0], *rest) for s, *rest in fills_all]
+    return out | {
+        "perp_bars_per_s": round(speed),
+        "perp_backtrader_bars_per_s": round(peer_n / peer_t),
+        "perp_speedup_vs_backtrader": round(speed / (peer_n / peer_t), 2),
+        "perp_backtrader_funding_payments": BacktraderPerpRules.funding_seen,
+        "perp_engine_us_per_bar": round((total_t - in_rules) / total_n * 1e6, 1),
+        "perp_fills": len(fills_all),
+        "perp_fills_match_spot": sorted(strip) == sorted(spot_fills),
+        "perp_funding_payments": sums["funding_payments"],
+        "perp_funding_total": str(sums["funding_total"].quantize(E8)),
+        "perp_liquidations": sums["liquidations"],
+        "perp_margin_refused": sums["margin_refused"],
+        "perp_net_pnl": str(sums["net_pnl"].quantize(E8)),
+    }
 
 
 if __name__ == "__main__" and not os.environ.get("NO_MAIN"):

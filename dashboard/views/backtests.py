@@ -1,5 +1,6 @@
-"""Backtests: the organization's runs with their key statistics, a form to queue one, and a run's
-page with its statistics, equity chart, trades and sweep ranking."""
+"""Backtests: the organization's runs with their key statistics, a form to queue one (spot or
+perpetual), and a run's page with its statistics, perpetual figures, equity chart, trades and
+sweep ranking."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from backtest.admin import STAT_LABELS
+from backtest.admin import PERP_STAT_LABELS, STAT_LABELS
 from backtest.models import Backtest, BacktestStatus
 from backtest.services import RANKABLE, backtest_create
 from core.errors import ApplicationError, PermissionDeniedError
@@ -58,6 +59,35 @@ class BacktestForm(forms.Form):
     rank_by = forms.ChoiceField(
         choices=[(key, key) for key in RANKABLE], initial="total_return_pct", help_text="Ranks the sweep."
     )
+    market_type = forms.ChoiceField(
+        choices=[("spot", "Spot"), ("perp", "Perpetual futures")],
+        initial="spot",
+        required=False,
+        help_text="A perpetual is named BASE/QUOTE:SETTLE (BTC/USDT:USDT) and replays the spot candles.",
+    )
+    leverage = forms.DecimalField(
+        max_digits=6, decimal_places=2, initial=Decimal("1"), required=False, help_text="Perpetuals; 1 on spot."
+    )
+    margin_mode = forms.ChoiceField(
+        choices=[("isolated", "Isolated"), ("cross", "Cross")], initial="isolated", required=False
+    )
+    funding_rate = forms.DecimalField(
+        max_digits=38,
+        decimal_places=18,
+        initial=Decimal("0"),
+        required=False,
+        help_text="Perpetuals: per funding interval, 0.0001 is 0.01%; longs pay a positive rate.",
+    )
+    funding_interval_hours = forms.IntegerField(
+        min_value=1, required=False, help_text="Perpetuals: empty takes the exchange's (8 h on Binance)."
+    )
+    max_leverage = forms.DecimalField(
+        max_digits=6,
+        decimal_places=2,
+        initial=Decimal("50"),
+        required=False,
+        help_text="Perpetuals: the market's maximum; the maintenance margin rate is 1 / (2 x it).",
+    )
 
     def __init__(self, *args, **kwargs) -> None:
         from strategies.registry import choices
@@ -75,6 +105,20 @@ class BacktestForm(forms.Form):
         if not isinstance(params, dict):
             raise forms.ValidationError('Parameters are a JSON object, e.g. {"fast_period": 12}.')
         return params
+
+    def clean(self) -> dict:
+        data = super().clean()
+        defaults = {
+            "market_type": "spot",
+            "leverage": Decimal("1"),
+            "margin_mode": "isolated",
+            "funding_rate": Decimal("0"),
+            "max_leverage": Decimal("50"),
+        }
+        for name, value in defaults.items():  # left empty: the spot defaults
+            if data.get(name) in (None, ""):
+                data[name] = value
+        return data
 
     def clean_sweep(self) -> dict:
         sweep = self.cleaned_data.get("sweep")
@@ -147,6 +191,18 @@ def _detail_context(backtest: Backtest) -> dict[str, Any]:
         for row in results.get("sweep") or []
     ]
     pending = backtest.status in {BacktestStatus.QUEUED, BacktestStatus.RUNNING}
+    perp = None
+    if backtest.market_type == "perp" and "perp" in results:
+        rejected = stats.get("rejected") or {}
+        perp = {
+            "stats": [(label, stats.get(key)) for key, label in PERP_STAT_LABELS]
+            + [
+                ("Entries refused for margin", rejected.get("margin_refused", 0)),
+                ("Funding payments", results.get("funding_payments", 0)),
+                ("Margin posted at the end", (results.get("final") or {}).get("margin")),
+            ],
+            "liquidations": [{**x, "at": _at(x.get("candle_ms"))} for x in results.get("liquidations") or []],
+        }
     return {
         "backtest": backtest,
         "active": "backtests",
@@ -158,6 +214,7 @@ def _detail_context(backtest: Backtest) -> dict[str, Any]:
         "sweep": sweep,
         "pending": pending,
         "refresh_ms": REFRESH_SECONDS * 1000,
+        "perp": perp,
     }
 
 

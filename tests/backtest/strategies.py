@@ -70,3 +70,38 @@ def one_limit_then_market(ctx: Context) -> Decision:
 LIMIT_THEN_MARKET = StrategySpec(
     key="limit_then_market", label="test", summary="test", params=(), decide=one_limit_then_market
 )
+
+
+def scripted(ctx: Context) -> Decision:
+    """Places the orders `params["script"]` lists for the candle just closed (by index, from
+    `t0` and `step`: `{index: [(side, amount, exit), ...]}`, or `(side, amount, exit, price)` for
+    a limit order), and notes the position each decision saw in its state."""
+    p = ctx.params
+    index = (ctx.now_ms - p["t0"]) // p["step"] - 1
+    intents = tuple(
+        OrderIntent(
+            order[0],
+            Decimal(order[1]),
+            type="limit" if len(order) > 3 else "market",
+            price=Decimal(order[3]) if len(order) > 3 else None,
+            tag="exit" if order[2] else "entry",
+            exit=order[2],
+        )
+        for order in p["script"].get(index, ())
+    )
+    seen = [*ctx.state.get("seen", []), [index, str(ctx.position.quantity)]]
+    return Decision(intents=intents, state={"seen": seen})
+
+
+def scripted_wake(bars, params, last=None) -> dict[str, np.ndarray]:
+    """Wakes the scripted strategy only on the candles its script acts on, so the backtester
+    jumps over the others (flat or holding)."""
+    awake = np.zeros(len(bars), dtype=bool)
+    awake[[i for i in params["script"] if i < len(bars)]] = True
+    return {"wake_flat": awake, "wake_holding": awake}
+
+
+SCRIPTED = StrategySpec(key="scripted", label="test", summary="test", params=(), decide=scripted)
+SCRIPTED_SKIPPING = StrategySpec(
+    key="scripted_skipping", label="test", summary="test", params=(), decide=scripted, prepare=scripted_wake
+)

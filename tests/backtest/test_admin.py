@@ -129,3 +129,66 @@ def test_the_changelist_query_count_does_not_grow_with_rows(client, superuser, f
             results=finished.results,
         )
     assert count() == small
+
+
+def test_adding_a_perpetual_in_admin_checks_its_leverage_and_shows_its_figures(
+    client, superuser, org_a, django_capture_on_commit_callbacks
+):
+    client.force_login(superuser)
+    url = reverse("admin:backtest_backtest_add")
+    form = {
+        "organization": org_a.pk,
+        "strategy": "macd_trend",
+        "params": "{}",
+        "sweep": "{}",
+        "rank_by": "total_return_pct",
+        "exchange": "binance",
+        "symbol": "BTC/USDT:USDT",
+        "timeframe": "5m",
+        "start_0": "2021-04-20",
+        "start_1": "00:00:00",
+        "end_0": "2021-04-27",
+        "end_1": "00:00:00",
+        "capital": "1000",
+        "taker_fee": "0.001",
+        "maker_fee": "0.001",
+        "slippage": "0.0005",
+        "market_type": "perp",
+        "leverage": "75",
+        "margin_mode": "isolated",
+        "funding_rate": "0.0001",
+        "max_leverage": "50",
+    }
+    page = client.post(url, form).content.decode()
+    assert "Leverage must be from 1x up to the market&#x27;s maximum 50x, not 75x." in page
+    assert not Backtest.objects.exists()
+    with django_capture_on_commit_callbacks():
+        response = client.post(url, form | {"leverage": "10"})
+    assert response.status_code == 302
+    created = Backtest.objects.get()
+    assert (created.market_type, created.leverage, created.funding_interval_hours) == ("perp", 10, 8)
+
+    Backtest.objects.filter(pk=created.pk).update(
+        status=BacktestStatus.DONE,
+        results={
+            "stats": {"funding_total": "-1.25000000", "liquidations": 1, "rejected": {"margin_refused": 3}},
+            "perp": {"leverage": "10"},
+            "funding_payments": 21,
+            "final": {"cash": "900", "quantity": "0", "equity": "900", "margin": "0"},
+            "liquidations": [
+                {
+                    "ts": 1618963500000,
+                    "candle_ms": 1618963200000,
+                    "side": "long",
+                    "quantity": "0.02",
+                    "entry_price": "56000",
+                    "price": "50680.4",
+                    "margin_lost": "112",
+                }
+            ],
+        },
+    )
+    page = client.get(reverse("admin:backtest_backtest_change", args=[created.pk])).content.decode()
+    assert "-1.25000000" in page and "50680.4" in page and "Entries refused for margin" in page
+    changelist = client.get(reverse("admin:backtest_backtest_changelist")).content.decode()
+    assert "perp 10x isolated" in changelist

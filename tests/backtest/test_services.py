@@ -252,3 +252,109 @@ def test_a_running_backtest_is_requeued_only_once_its_worker_is_presumed_dead(
         backtest_requeue(backtest=backtest, user=alice)
     backtest.refresh_from_db()
     assert backtest.status == BacktestStatus.QUEUED and len(callbacks) == 1
+
+
+def test_a_perpetual_runs_on_its_spot_pairs_candles_with_leverage_and_funding(org_a, alice, stored_candles):
+    backtest = create(
+        org_a,
+        alice,
+        symbol="BTC/USDT:USDT",
+        market_type="perp",
+        leverage=Decimal("3"),
+        funding_rate=Decimal("0.0001"),
+        funding_interval_hours=1,  # rsi_bb_atr holds for hours, not days
+    )
+    assert (backtest.market_type, backtest.leverage, backtest.funding_interval_hours) == ("perp", 3, 1)
+    backtest_run_task.apply(args=[backtest.pk])
+    backtest.refresh_from_db()
+    assert backtest.status == BacktestStatus.DONE, backtest.error
+    results = backtest.results
+    assert Decimal(results["perp"]["leverage"]) == 3 and results["perp"]["funding_interval_hours"] == 1
+    funding = results["funding"]
+    assert len(funding) > 5 and results["funding_payments"] == len(funding)
+    assert all(row["ts"] % 3_600_000 == 0 for row in funding)  # on the hour only
+    # rsi_bb_atr is long only: a positive rate is paid, 0.0001 of the notional each time.
+    for row in funding:
+        assert Decimal(row["amount"]) == -(Decimal(row["quantity"]) * Decimal(row["mark"]) * Decimal("0.0001"))
+    total = sum((Decimal(row["amount"]) for row in funding), Decimal(0))
+    assert Decimal(results["funding_total"]) == total < 0
+    assert sum((Decimal(t["funding"]) for t in results["trades"]), Decimal(0)) == total
+    # The round trips (funding included) add up to the final equity.
+    pnl = sum((Decimal(t["pnl"]) for t in results["trades"]), Decimal(0))
+    assert abs(Decimal("1000") + pnl - Decimal(results["final"]["equity"])) < Decimal("1e-12")
+    assert results["liquidations"] == [] and results["stats"]["liquidations"] == 0
+
+
+def test_a_spot_run_of_the_same_backtest_keeps_its_spot_results(org_a, alice, stored_candles):
+    backtest = create(org_a, alice)
+    backtest_run_task.apply(args=[backtest.pk])
+    backtest.refresh_from_db()
+    assert backtest.market_type == "spot" and backtest.funding_interval_hours is None
+    assert not {"perp", "funding", "funding_total", "liquidations"} & set(backtest.results)
+    assert "funding" not in backtest.results["trades"][0]
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({"leverage": Decimal("2")}, "leverage", "Spot trades without leverage"),
+        ({"symbol": "BTC/USDT:USDT"}, "market_type", "BTC/USDT:USDT is a perpetual: set the market type to perp."),
+        ({"funding_rate": Decimal("0.0001")}, "funding_rate", "Funding applies to perpetuals only"),
+        ({"market_type": "future"}, "market_type", "The market type is spot or perp."),
+        ({"market_type": "perp"}, "symbol", "A perpetual is named BASE/QUOTE:SETTLE, e.g. BTC/USDT:USDT"),
+        (
+            {"market_type": "perp", "symbol": "ETH/USDC:USDC", "leverage": Decimal("60")},
+            "leverage",
+            "Leverage must be from 1x up to the market's maximum 50x, not 60x.",
+        ),
+        (
+            {"market_type": "perp", "symbol": "ETH/USDC:USDC", "leverage": Decimal("0.5")},
+            "leverage",
+            "not 0.5x",
+        ),
+        (
+            {"market_type": "perp", "symbol": "ETH/USDC:USDC", "leverage": Decimal("5"), "max_leverage": Decimal(4)},
+            "leverage",
+            "maximum 4x, not 5x",
+        ),
+        ({"market_type": "perp", "symbol": "ETH/USDC:USDC", "margin_mode": "portfolio"}, "margin_mode", "isolated"),
+        ({"market_type": "perp", "symbol": "ETH/USDC:USDC", "funding_interval_hours": 0}, "funding_interval_hours", ""),
+        ({"market_type": "perp", "symbol": "ETH/USDC:USDC", "funding_rate": Decimal("1")}, "funding_rate", ""),
+    ],
+)
+def test_it_rejects_bad_market_settings_naming_the_field(org_a, alice, fields, field, message):
+    with pytest.raises(ApplicationError) as exc:
+        create(org_a, alice, **fields)
+    assert exc.value.field == field
+    assert message in exc.value.message
+    assert not Backtest.objects.exists()
+
+
+def test_a_spot_backtest_cannot_ask_a_strategy_for_shorts():
+    from backtest.services import backtest_market_validate
+
+    with pytest.raises(ApplicationError) as exc:
+        backtest_market_validate(market_type="spot", symbol="BTC/USDT", params={"direction": "short"})
+    assert exc.value.field == "params.direction" and "needs market type perp" in exc.value.message
+    with pytest.raises(ApplicationError):
+        backtest_market_validate(market_type="spot", symbol="BTC/USDT", sweep={"direction": ["long", "both"]})
+    terms = backtest_market_validate(market_type="perp", symbol="BTC/USDT:USDT", params={"direction": "short"})
+    assert terms.funding_interval_hours == 8
+    hourly = backtest_market_validate(market_type="perp", symbol="BTC/USDC:USDC", exchange="hyperliquid")
+    assert hourly.funding_interval_hours == 1
+
+
+def test_a_row_saved_around_the_service_with_too_much_leverage_fails_with_the_same_message(org_a, stored_candles):
+    backtest = Backtest.objects.create(
+        organization=org_a,
+        strategy="rsi_bb_atr",
+        symbol="BTC/USDT:USDT",
+        market_type="perp",
+        leverage=Decimal("80"),
+        start=START,
+        end=END,
+    )
+    backtest_run_task.apply(args=[backtest.pk])
+    backtest.refresh_from_db()
+    assert backtest.status == BacktestStatus.FAILED
+    assert backtest.error == "Leverage must be from 1x up to the market's maximum 50x, not 80x."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -85,3 +86,40 @@ def test_the_list_query_count_does_not_grow_with_rows(client, alice, org_a):
     for i in range(5):
         make(org_a, name=f"more-{i}")
     assert count() == small
+
+
+def test_it_queues_a_perpetual_backtest_and_shows_its_market(client, alice, org_a, django_capture_on_commit_callbacks):
+    client.force_login(alice)
+    perp = {
+        "symbol": "BTC/USDT:USDT",
+        "market_type": "perp",
+        "leverage": "5",
+        "margin_mode": "cross",
+        "funding_rate": "0.0001",
+        "funding_interval_hours": 1,
+        "max_leverage": "20",
+    }
+    with django_capture_on_commit_callbacks():
+        response = client.post("/api/v1/backtests/", body(org_a, **perp), content_type="application/json")
+    assert response.status_code == 201, response.json()
+    shown = response.json()
+    assert (shown["market_type"], shown["margin_mode"], shown["funding_interval_hours"]) == ("perp", "cross", 1)
+    assert Decimal(shown["leverage"]) == 5 and Decimal(shown["funding_rate"]) == Decimal("0.0001")
+    created = Backtest.objects.get(pk=shown["id"])
+    assert (created.leverage, created.max_leverage, created.symbol) == (5, 20, "BTC/USDT:USDT")
+    listed = client.get("/api/v1/backtests/").json()["results"][0]
+    assert listed["market_type"] == "perp" and Decimal(listed["max_leverage"]) == 20
+
+
+def test_it_names_the_bad_market_setting(client, alice, org_a):
+    client.force_login(alice)
+    response = client.post(
+        "/api/v1/backtests/",
+        body(org_a, market_type="perp", symbol="BTC/USDT", leverage="3"),
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == "symbol"
+    response = client.post("/api/v1/backtests/", body(org_a, leverage="3"), content_type="application/json")
+    assert response.status_code == 400 and response.json()["error"]["field"] == "leverage"
+    assert not Backtest.objects.exists()
