@@ -8,6 +8,7 @@ from exchanges.models import ExchangeAccount
 from organizations.models import Membership, Organization
 from risk.models import RiskLimits
 from strategies.registry import all_specs
+from tests.bots.test_runtime import market  # noqa: F401 - candles in the store and a fixed paper clock
 
 
 def snapshot() -> dict:
@@ -23,7 +24,7 @@ def test_it_seeds_an_owner_a_viewer_a_paper_account_and_every_strategy(capsys):
     org = Organization.objects.get(slug="demo")
     roles = dict(Membership.objects.filter(organization=org).values_list("user__username", "role"))
     assert roles == {"owner": "owner", "viewer": "viewer"}
-    assert ExchangeAccount.objects.filter(organization=org, exchange="paper").count() == 2
+    assert ExchangeAccount.objects.filter(organization=org, exchange="paper").count() == 3
     assert set(Bot.objects.filter(organization=org).values_list("strategy", flat=True)) == {s.key for s in all_specs()}
     for bot in Bot.objects.filter(organization=org):
         bot.full_clean()  # params are valid for their strategy
@@ -46,3 +47,26 @@ def test_it_refuses_production_settings(settings):
     settings.SETTINGS_MODULE = "config.settings.production"
     with pytest.raises(CommandError, match="production"):
         call_command("seed_demo")
+
+
+@pytest.mark.django_db
+def test_the_perp_macd_bot_runs_on_the_paper_exchange(market):  # noqa: F811
+    from bots.runtime import bot_tick
+    from bots.services import bot_start
+
+    call_command("seed_demo")
+    bot = Bot.objects.get(organization__slug="demo", market_type="perp")
+    assert (bot.strategy, bot.symbol, bot.leverage, bot.params["direction"]) == (
+        "macd_trend",
+        "BTC/USDT:USDT",
+        3,
+        "both",
+    )
+    assert bot.exchange_account.paper_funding_interval_hours == 1  # Hyperliquid pays hourly
+    limits = RiskLimits.objects.get(bot=bot)
+    assert (limits.default_stop_loss_pct, limits.max_leverage) == (2, 5)
+    bot.full_clean()
+    bot_start(bot=bot)
+    result = bot_tick(bot_id=bot.pk)
+    assert result.outcome == "ticked", result.note
+    assert Bot.objects.get(pk=bot.pk).status == "running"

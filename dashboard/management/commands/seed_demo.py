@@ -8,7 +8,7 @@ from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from bots.models import Bot, BotMode
+from bots.models import Bot, BotMode, MarginMode, MarketType
 from exchanges.models import PAPER_EXCHANGE, ExchangeAccount, ExchangeAccountStatus, PaperBalance
 from organizations.models import Membership, Organization, Role
 from risk.models import RiskLimits
@@ -120,4 +120,53 @@ class Command(BaseCommand):
                 },
             )
             created += new
+        created += self._seed_perp(org)
         return created
+
+    def _seed_perp(self, org: Organization) -> int:
+        """The MACD bot on perpetuals, both sides at 3x, on a paper account with Hyperliquid's
+        terms (hourly funding, 50x markets), its stops resting on the exchange."""
+        created = 0
+        account, new = ExchangeAccount.objects.get_or_create(
+            organization=org,
+            label="Paper perps",
+            defaults={
+                "exchange": PAPER_EXCHANGE,
+                "status": ExchangeAccountStatus.ACTIVE,
+                "paper_funding_interval_hours": 1,
+                "paper_funding_rate": Decimal("0.0000125"),  # 0.01% per 8 h, paid hourly
+                "paper_max_leverage": 50,
+            },
+        )
+        created += new
+        _, new = PaperBalance.objects.get_or_create(account=account, asset="USDT", defaults={"free": Decimal("10000")})
+        created += new
+        spec = get_strategy("macd_trend")
+        bot, new = Bot.objects.get_or_create(
+            organization=org,
+            name="BTC perp MACD (3x, both sides)",
+            defaults={
+                "strategy": "macd_trend",
+                "params": params_to_json(spec.defaults() | {"direction": "both"}),
+                "exchange_account": account,
+                "symbol": "BTC/USDT:USDT",
+                "market_type": MarketType.PERP,
+                "leverage": Decimal("3"),
+                "margin_mode": MarginMode.ISOLATED,
+                "mode": BotMode.PAPER,
+                "tick_interval": 60,
+            },
+        )
+        created += new
+        _, new = RiskLimits.objects.get_or_create(
+            organization=org,
+            exchange_account=None,
+            bot=bot,
+            defaults={
+                "max_leverage": Decimal("5"),
+                "min_liquidation_distance_pct": Decimal("10"),
+                "default_stop_loss_pct": Decimal("2"),
+                "default_take_profit_pct": Decimal("4"),
+            },
+        )
+        return created + new
