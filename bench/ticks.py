@@ -13,6 +13,9 @@ ticks have completed. A Celery worker with a prefork pool does the ticks.
 - dispatch_10k_ms: one dispatcher run over 10,000 due bots (claim + enqueue on Redis), workers
   stopped so the queue is only written.
 - worker_rss_mb: resident memory of the largest worker process after the rounds.
+- perp_*: the same bots and strategies on the linear perpetuals of the same pairs (BTC/USDT:USDT,
+  3x isolated, on the paper exchange's perps: margin, marks, funding), one pool process, measured
+  right after the spot run; perp_vs_spot is perp_ticks_per_s / ticks_per_s.
 - peer_*: django-celery-beat's DatabaseScheduler with one PeriodicTask per bot: how many of the
   10,000 due tasks its beat loop sends within BENCH_PEER_CAP seconds (60), and the time for all
   of them when it finishes within the cap.
@@ -86,7 +89,14 @@ def reset() -> Organization:
     return org
 
 
-def create_bots(org: Organization, symbols: list[str], count: int, *, offset: int = 0) -> None:
+def vacuum() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+
+
+def create_bots(org: Organization, symbols: list[str], count: int, *, offset: int = 0, perp: bool = False) -> None:
     accounts = list(ExchangeAccount.objects.filter(organization=org).order_by("pk"))
     while len(accounts) < ACCOUNTS:
         accounts.append(
@@ -104,6 +114,10 @@ def create_bots(org: Organization, symbols: list[str], count: int, *, offset: in
     rows = []
     for i in range(offset, offset + count):
         strategy, params = MIX[i % len(MIX)]
+        symbol = symbols[(i // len(MIX)) % len(symbols)]
+        market = {"symbol": symbol}
+        if perp:
+            market = {"symbol": f"{symbol}:{symbol.split('/')[1]}", "market_type": "perp", "leverage": Decimal(3)}
         rows.append(
             Bot(
                 organization=org,
@@ -111,7 +125,7 @@ def create_bots(org: Organization, symbols: list[str], count: int, *, offset: in
                 strategy=strategy,
                 params=params_to_json(validate_params(strategy, params)),
                 exchange_account=accounts[i % ACCOUNTS],
-                symbol=symbols[(i // len(MIX)) % len(symbols)],
+                **market,
                 status=BotStatus.RUNNING,
                 desired_status=BotStatus.RUNNING,
                 status_changed_at=now,
@@ -191,10 +205,11 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def measure(org: Organization, processes: int) -> dict:
+def measure(org: Organization, processes: int, *, perp: bool = False) -> dict:
     """Fresh bots, one worker with `processes` pool processes, a warm-up round, then ROUNDS."""
     reset()
-    create_bots(org, load_market(), BOTS)
+    vacuum()  # each measurement starts without the dead rows of the one before
+    create_bots(org, load_market(), BOTS, perp=perp)
     purge()
     worker = start_worker(processes)
     try:
@@ -278,6 +293,7 @@ def main() -> None:
     # One pool process measures what a worker process can do while the database has the other
     # core; two show this 2-core machine saturated (workers, PostgreSQL, Redis and this process).
     one = measure(org, 1)
+    perp = measure(org, 1, perp=True)
     two = measure(org, WORKER_PROCESSES) if WORKER_PROCESSES > 1 else None
 
     # Dispatch of 10,000 due bots, nobody consuming.
@@ -303,7 +319,11 @@ def main() -> None:
         "dispatch_claimed": report.claimed,
         "dispatch_messages": report.messages,
         "worker_rss_mb": one["rss"],
-        "bots_not_running": one["errors"],
+        "bots_not_running": one["errors"] + perp["errors"],
+        "perp_ticks_per_s": perp["per_process"],
+        "perp_tick_p50_ms": perp["p50"],
+        "perp_tick_p99_ms": perp["p99"],
+        "perp_vs_spot": round(perp["per_process"] / one["per_process"], 3),
     }
     if two is not None:
         line |= {
@@ -312,7 +332,7 @@ def main() -> None:
             f"tick_p50_ms_{WORKER_PROCESSES}proc": two["p50"],
             f"tick_p99_ms_{WORKER_PROCESSES}proc": two["p99"],
             f"worker_rss_mb_{WORKER_PROCESSES}proc": two["rss"],
-            "bots_not_running": one["errors"] + two["errors"],
+            "bots_not_running": one["errors"] + perp["errors"] + two["errors"],
         }
     line |= peer_beat()
     print(json.dumps(line))

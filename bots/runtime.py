@@ -357,7 +357,7 @@ def _run(bot: Bot, now: dt.datetime, *, relax: bool = False) -> tuple[TickResult
         state.pop("held", None)
         _place(snap, approved, gateway, result, state)
     if perps.is_perp(bot) and not state.get("held"):
-        _protect(snap, gateway, state, forced=bool(synced or result.placed))
+        _protect(snap, gateway, state, forced=bool(synced or result.placed), guarded=guarded)
     if snap.events:
         bot_events_write(snap.events)
         live.publish_events(snap.events)
@@ -384,10 +384,15 @@ def _perp_upkeep(snap: Snapshot, gateway, state: dict, now_ms: int, last: Decima
     return changed
 
 
-def _protect(snap: Snapshot, gateway, state: dict, *, forced: bool) -> None:
+def _protect(snap: Snapshot, gateway, state: dict, *, forced: bool, guarded: bool) -> None:
     """Keep the protective trigger orders in step with the position: after a fill, or when the
-    position or the default levels differ from what they were last set for."""
+    position or the default levels differ from what they were last set for. A bot with no levels
+    at all and nothing resting costs nothing here."""
     limits = snap.limits
+    if not guarded and not state.get("protect_levels") and limits.default_stop_loss_pct is None:
+        if limits.default_take_profit_pct is None:
+            state.pop("protect_sig", None)
+            return
     pos = snap.position
     signature = [
         str(pos.quantity if pos else ZERO),

@@ -163,12 +163,14 @@ class PaperExchange(ExchangeClient):
                 assets.add(quote)
             else:
                 assets.update((base, quote))
-        for symbol in perp_symbols:
-            self.perps.match(symbol)  # funding and liquidation up to now before anything new
         try:
             with transaction.atomic():
-                balances = self._locked_balances(*assets) if assets else {}
+                # Positions before balances, the order matching takes them in too.
                 positions = self.perps.locked_positions(perp_symbols) if perp_symbols else {}
+                for symbol in sorted(perp_symbols):
+                    # Funding, stops and liquidation up to now before anything new.
+                    self.perps.match(symbol, position=positions[symbol])
+                balances = self._locked_balances(*assets) if assets else {}
                 placed: list[tuple[int, PaperOrder, list[PaperTrade]]] = []
                 for i, request in enumerate(requests):
                     try:

@@ -247,13 +247,15 @@ class PerpBook:
         )
 
     # -- the passing of time --------------------------------------------------------------------
-    def match(self, symbol: str) -> None:
+    def match(self, symbol: str, position: PaperPosition | None = None) -> None:
         """Bring the symbol up to now, candle by candle: trigger orders, resting orders, funding
-        and liquidation (module docstring)."""
+        and liquidation (module docstring). `position` is the symbol's row when the caller's
+        transaction already holds it locked (it is updated in place)."""
         source, now = self.exchange.source, self.exchange.clock.now_ms()
         step = source.step
-        with transaction.atomic():
-            position = self.locked_positions({symbol})[symbol]
+        with transaction.atomic(savepoint=False):
+            if position is None:
+                position = self.locked_positions({symbol})[symbol]
             orders = list(
                 PaperOrder.objects.select_for_update()
                 .filter(account=self.account, symbol=symbol, status__in=OPEN)
