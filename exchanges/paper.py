@@ -170,6 +170,7 @@ class PaperExchange(ExchangeClient):
                 for symbol in sorted(perp_symbols):
                     # Funding, stops and liquidation up to now before anything new.
                     self.perps.match(symbol, position=positions[symbol])
+                before = {symbol: _position_state(p) for symbol, p in positions.items()}
                 balances = self._locked_balances(*assets) if assets else {}
                 placed: list[tuple[int, PaperOrder, list[PaperTrade]]] = []
                 for i, request in enumerate(requests):
@@ -188,8 +189,9 @@ class PaperExchange(ExchangeClient):
                 PaperTrade.objects.bulk_create(trades)
                 if balances:
                     self._save_balances(balances)
-                for position in positions.values():
-                    position.save()
+                for symbol, position in positions.items():
+                    if _position_state(position) != before[symbol]:
+                        position.save()
         except IntegrityError:
             if len(requests) == 1:
                 return [
@@ -514,3 +516,16 @@ class PaperExchange(ExchangeClient):
                 for t in trades
             ],
         )
+
+
+def _position_state(position) -> tuple:
+    """What placing orders may change on a paper position (saved only when it did)."""
+    return (
+        position.quantity,
+        position.entry_price,
+        position.margin,
+        position.realized_pnl,
+        position.funding,
+        position.funded_until_ms,
+        position.updated_ms,
+    )

@@ -27,6 +27,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 
 from exchanges import perps
 from exchanges.errors import InsufficientFundsError, InvalidOrderError
@@ -72,8 +73,16 @@ class PerpBook:
 
     # -- rows -----------------------------------------------------------------------------------
     def locked_positions(self, symbols: set[str]) -> dict[str, PaperPosition]:
+        """The rows, locked (made when missing), each with `has_open`: whether the account has
+        open orders on that symbol, so matching a flat one without any costs no second query."""
+
         def lock() -> dict[str, PaperPosition]:
-            rows = PaperPosition.objects.select_for_update().filter(account=self.account, symbol__in=symbols)
+            working = PaperOrder.objects.filter(account=self.account, symbol=OuterRef("symbol"), status__in=OPEN)
+            rows = (
+                PaperPosition.objects.select_for_update(of=("self",))
+                .filter(account=self.account, symbol__in=symbols)
+                .annotate(has_open=Exists(working))
+            )
             return {p.symbol: p for p in rows.order_by("symbol")}
 
         found = lock()
@@ -256,11 +265,16 @@ class PerpBook:
         with transaction.atomic(savepoint=False):
             if position is None:
                 position = self.locked_positions({symbol})[symbol]
-            orders = list(
-                PaperOrder.objects.select_for_update()
-                .filter(account=self.account, symbol=symbol, status__in=OPEN)
-                .order_by("pk")
-            )
+            working = getattr(position, "has_open", True)
+            if position.quantity == 0 and not working:
+                return  # flat, nothing working: nothing can happen to it
+            orders = []
+            if working:
+                orders = list(
+                    PaperOrder.objects.select_for_update()
+                    .filter(account=self.account, symbol=symbol, status__in=OPEN)
+                    .order_by("pk")
+                )
             if not orders and position.quantity == 0:
                 return
             start = min([o.matched_until_ms for o in orders] + ([position.updated_ms] if position.quantity else []))
