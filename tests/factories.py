@@ -245,3 +245,34 @@ class BacktestFactory(factory.django.DjangoModelFactory):
     symbol = "BTC/USDT"
     start = factory.LazyFunction(lambda: timezone.now() - timezone.timedelta(days=7))
     end = factory.LazyFunction(timezone.now)
+
+
+def perp_bot_with_history(organization, symbol: str = "BTC/USDT:USDT") -> Bot:
+    """A 5x perpetual bot short 0.5 at 30,000 (mark 29,100, liquidation 35,643.56, margin 3,000),
+    whose reduce-only stop at 31,500 was filled by a liquidation, with 1.25 of funding received."""
+    bot = BotFactory(organization=organization, symbol=symbol, market_type="perp", leverage=Decimal(5))
+    PositionFactory(
+        bot=bot,
+        symbol=symbol,
+        quantity=Decimal("-0.5"),
+        average_entry_price=Decimal("30000"),
+        mark_price=Decimal("29100"),
+        unrealized_pnl=Decimal("450"),
+        liquidation_price=Decimal("35643.56"),
+        margin_used=Decimal("3000"),
+        funding=Decimal("1.25"),
+    )
+    stop = OrderFactory(
+        bot=bot,
+        symbol=symbol,
+        side="buy",
+        type="market",
+        price=None,
+        reduce_only=True,
+        trigger_price=Decimal("31500"),
+        trigger_kind="sl",
+        tag="protect-sl",
+    )
+    FillFactory(order=stop, bot=bot, symbol=symbol, liquidation=True)
+    FundingPaymentFactory(bot=bot, amount=Decimal("1.25"), rate=Decimal("-0.0001"), ts=timezone.now())
+    return bot

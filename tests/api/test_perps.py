@@ -4,18 +4,10 @@ figures of its positions, its funding ledger, reduce-only and trigger orders, li
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
 
 from bots.models import Bot
 from tests.api.conftest import error_of
-from tests.factories import (
-    BotFactory,
-    ExchangeAccountFactory,
-    FillFactory,
-    FundingPaymentFactory,
-    OrderFactory,
-    PositionFactory,
-)
+from tests.factories import BotFactory, ExchangeAccountFactory, FundingPaymentFactory, perp_bot_with_history
 
 pytestmark = pytest.mark.django_db
 PERP = "BTC/USDT:USDT"
@@ -80,39 +72,15 @@ def test_a_spot_exchange_cannot_host_a_perp_bot(client_for, alice, org_a):
 
 
 def test_positions_orders_fills_and_funding_carry_the_perp_figures(client_for, alice, org_a, org_b):
-    bot = BotFactory(organization=org_a, symbol=PERP, market_type="perp", leverage=Decimal(5))
-    PositionFactory(
-        bot=bot,
-        symbol=PERP,
-        quantity=Decimal("-0.5"),
-        average_entry_price=Decimal("30000"),
-        mark_price=Decimal("29000"),
-        unrealized_pnl=Decimal("500"),
-        liquidation_price=Decimal("35643.56"),
-        margin_used=Decimal("3000"),
-        funding=Decimal("1.5"),
-    )
-    stop = OrderFactory(
-        bot=bot,
-        symbol=PERP,
-        side="buy",
-        type="market",
-        price=None,
-        reduce_only=True,
-        trigger_price=Decimal("31500"),
-        trigger_kind="sl",
-        tag="protect-sl",
-    )
-    FillFactory(order=stop, bot=bot, symbol=PERP, liquidation=True)
-    FundingPaymentFactory(bot=bot, amount=Decimal("1.5"), ts=timezone.now())
+    bot = perp_bot_with_history(org_a)
     FundingPaymentFactory(bot=BotFactory(organization=org_b))  # another organization's
     client = client_for(alice)
 
     [position] = client.get(f"/api/v1/bots/{bot.pk}/positions/").json()["results"]
     assert Decimal(position["quantity"]) == Decimal("-0.5")
     assert Decimal(position["liquidation_price"]) == Decimal("35643.56")
-    assert (Decimal(position["mark_price"]), Decimal(position["unrealized_pnl"])) == (29000, 500)
-    assert (Decimal(position["margin_used"]), Decimal(position["funding"])) == (3000, Decimal("1.5"))
+    assert (Decimal(position["mark_price"]), Decimal(position["unrealized_pnl"])) == (29100, 450)
+    assert (Decimal(position["margin_used"]), Decimal(position["funding"])) == (3000, Decimal("1.25"))
 
     [order] = client.get(f"/api/v1/bots/{bot.pk}/orders/").json()["results"]
     assert (order["reduce_only"], Decimal(order["trigger_price"]), order["trigger_kind"]) == (True, 31500, "sl")
@@ -120,6 +88,6 @@ def test_positions_orders_fills_and_funding_carry_the_perp_figures(client_for, a
     assert fill["liquidation"] is True
 
     [payment] = client.get(f"/api/v1/bots/{bot.pk}/funding/").json()["results"]
-    assert Decimal(payment["amount"]) == Decimal("1.5") and payment["symbol"] == PERP
+    assert Decimal(payment["amount"]) == Decimal("1.25") and payment["symbol"] == PERP
     foreign = BotFactory(organization=org_b)
     assert client.get(f"/api/v1/bots/{foreign.pk}/funding/").status_code == 404

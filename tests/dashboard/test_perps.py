@@ -5,7 +5,6 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
 from bots.live import fill_payload, order_payload, position_payload
 from bots.models import Bot
@@ -14,9 +13,9 @@ from tests.factories import (
     BotFactory,
     ExchangeAccountFactory,
     FillFactory,
-    FundingPaymentFactory,
     OrderFactory,
     PositionFactory,
+    perp_bot_with_history,
 )
 
 pytestmark = pytest.mark.django_db
@@ -69,31 +68,7 @@ def test_the_form_refuses_a_short_spot_bot_and_writes_nothing(client, member, or
 
 
 def test_the_perp_bot_page_shows_the_position_funding_triggers_and_liquidations(client, alice, org_a):
-    bot = BotFactory(organization=org_a, symbol=PERP, market_type="perp", leverage=Decimal(5))
-    PositionFactory(
-        bot=bot,
-        symbol=PERP,
-        quantity=Decimal("-0.5"),
-        average_entry_price=Decimal("30000"),
-        mark_price=Decimal("29100"),
-        unrealized_pnl=Decimal("450"),
-        liquidation_price=Decimal("35643.56"),
-        margin_used=Decimal("3000"),
-        funding=Decimal("1.25"),
-    )
-    stop = OrderFactory(
-        bot=bot,
-        symbol=PERP,
-        side="buy",
-        type="market",
-        price=None,
-        reduce_only=True,
-        trigger_price=Decimal("31500"),
-        trigger_kind="sl",
-        tag="protect-sl",
-    )
-    FillFactory(order=stop, bot=bot, symbol=PERP, liquidation=True)
-    FundingPaymentFactory(bot=bot, amount=Decimal("1.25"), rate=Decimal("-0.0001"), ts=timezone.now())
+    bot = perp_bot_with_history(org_a)
     client.force_login(alice)
     html = client.get(reverse("dashboard:bot", args=[bot.pk])).content.decode()
     assert "Perpetual · 5x isolated" in html
