@@ -1,5 +1,6 @@
 """Factories for every model; each owned row gets a consistent organization."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import factory
@@ -276,3 +277,26 @@ def perp_bot_with_history(organization, symbol: str = "BTC/USDT:USDT") -> Bot:
     FillFactory(order=stop, bot=bot, symbol=symbol, liquidation=True)
     FundingPaymentFactory(bot=bot, amount=Decimal("1.25"), rate=Decimal("-0.0001"), ts=timezone.now())
     return bot
+
+
+class SignalSourceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "signals.SignalSource"
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"source-{n}")
+    kind = "engine"
+
+
+class SignalFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "signals.Signal"
+
+    organization = factory.SelfAttribute("source.organization")
+    source = factory.SubFactory(SignalSourceFactory)
+    exchange = "binance"
+    symbol = "BTC/USDT"
+    timeframe = "1h"
+    side = "buy"
+    confidence = Decimal("0.7500")
+    valid_until = factory.LazyFunction(lambda: timezone.now() + timedelta(hours=3))

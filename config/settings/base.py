@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "exchanges",
     "strategies",
     "risk",
+    "signals",
     "bots",
     "hummingbot",
     "analytics",

@@ -1,0 +1,6 @@
+"""Django signals of the signals app (the name is Django's; a trading signal is `models.Signal`)."""
+
+from django.dispatch import Signal as DjangoSignal
+
+# Sent once the transaction that stored a trading signal commits: `signal` is the row.
+signal_recorded = DjangoSignal()
