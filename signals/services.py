@@ -319,7 +319,7 @@ def signal_record(
                         "timeframe": timeframe,
                     },
                 )
-            transaction.on_commit(lambda: signal_recorded.send(sender=Signal, signal=row))
+            transaction.on_commit(lambda: signal_recorded.send(sender=Signal, row=row))
     except IntegrityError:
         raise ApplicationError(
             f"{signal_source.name!r} already has a signal for {symbol} {timeframe} at that candle.", field="bar_ts"

@@ -2,5 +2,6 @@
 
 from django.dispatch import Signal as DjangoSignal
 
-# Sent once the transaction that stored a trading signal commits: `signal` is the row.
+# Sent once the transaction that stored a trading signal commits: `row` is the Signal (not
+# `signal`, the name Django gives the dispatching signal itself).
 signal_recorded = DjangoSignal()

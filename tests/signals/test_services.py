@@ -92,3 +92,22 @@ def test_rotating_a_webhook_stores_only_the_digest(org_a):
     assert src.webhook_token_hash and token not in src.webhook_token_hash
     assert src.webhook_hmac_secret == secret
     assert token not in str(BotEvent.objects.values_list("message", "data")[::1])
+
+
+def test_receivers_get_the_stored_row_once_the_transaction_commits(org_a, django_capture_on_commit_callbacks):
+    from signals.signals import signal_recorded
+
+    got = []
+
+    def receiver(sender, row, **kwargs):
+        got.append(row.pk)
+
+    signal_recorded.connect(receiver)
+    try:
+        src = SignalSourceFactory(organization=org_a)
+        with django_capture_on_commit_callbacks(execute=True):
+            sig = signal_record(signal_source=src, symbol="BTC/USDT", timeframe="1h", side="buy", confidence="0.5")
+            assert got == []
+        assert got == [sig.pk]
+    finally:
+        signal_recorded.disconnect(receiver)
