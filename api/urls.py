@@ -3,6 +3,7 @@ from rest_framework.routers import DefaultRouter
 
 from api import views
 from api.backtests import BacktestViewSet
+from api.signals import SignalSourceViewSet, SignalViewSet, SignalWebhookView, WatchedMarketViewSet
 
 router = DefaultRouter()
 router.register("bots", views.BotViewSet, basename="bot")
@@ -21,10 +22,15 @@ router.register("hummingbot/instances", views.HummingbotInstanceViewSet, basenam
 router.register("hummingbot/deployments", views.HummingbotDeploymentViewSet, basename="hummingbot-deployment")
 router.register("members", views.MembershipViewSet, basename="member")
 router.register("backtests", BacktestViewSet, basename="backtest")
+# Before "signals": its detail route would otherwise take "sources" for a signal id.
+router.register("signals/sources", SignalSourceViewSet, basename="signal-source")
+router.register("signals/watched-markets", WatchedMarketViewSet, basename="watched-market")
+router.register("signals", SignalViewSet, basename="signal")
 
 app_name = "api"
 urlpatterns = [
     path("ping/", views.PingView.as_view(), name="ping"),
+    path("signals/webhook/<str:token>/", SignalWebhookView.as_view(), name="signal-webhook"),
     *router.urls,
     re_path(r"^.*$", views.not_found),
 ]

@@ -241,3 +241,32 @@ class ApiKeyForm(forms.Form):
         if value is not None and value <= timezone.now():
             raise forms.ValidationError("The expiry must be in the future.")
         return value
+
+
+class SignalSourceForm(forms.Form):
+    """A new signal source; the service checks the values and names the field at fault."""
+
+    name = forms.CharField(max_length=64)
+    kind = forms.ChoiceField(choices=())
+    weight = forms.DecimalField(max_digits=6, decimal_places=3, initial=Decimal("1"), help_text="0 to 100.")
+
+    def __init__(self, *args, **kwargs) -> None:
+        from signals.models import SourceKind
+
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = SourceKind.choices
+
+
+class WatchedMarketForm(forms.Form):
+    """A symbol/timeframe an engine or AI source computes at each candle close."""
+
+    source = forms.ModelChoiceField(queryset=None)
+    exchange = forms.CharField(max_length=32, initial="binance")
+    symbol = forms.CharField(max_length=32, initial="BTC/USDT")
+    timeframe = forms.CharField(max_length=8, initial="1h", help_text="1m, 5m, 15m, 1h, 4h or 1d.")
+
+    def __init__(self, *args, organization=None, **kwargs) -> None:
+        from signals.models import SignalSource
+
+        super().__init__(*args, **kwargs)
+        self.fields["source"].queryset = SignalSource.objects.for_organization(organization).order_by("name")

@@ -20,6 +20,9 @@ urlpatterns = [
     path("hummingbot/", views.hummingbot, name="hummingbot"),
     path("backtests/", views.backtests, name="backtests"),
     path("backtests/<int:pk>/", views.backtest_detail, name="backtest"),
+    path("signals/", views.signals, name="signals"),
+    path("signals/<int:pk>/", views.signal_detail, name="signal"),
+    path("signals/sources/", views.signal_sources, name="signal_sources"),
     path("api-keys/", views.api_keys, name="api_keys"),
     path("api-keys/<int:pk>/revoke/", views.api_key_revoke_view, name="api_key_revoke"),
 ]

@@ -241,6 +241,24 @@ def watched_market_add(
     return row
 
 
+def watched_market_remove(*, watched_market: WatchedMarket, user=None, source: str = EventSource.SYSTEM) -> None:
+    """Stop computing signals on this market; its past signals stay."""
+    if user is not None:
+        require_role(
+            user=user, organization=watched_market.organization_id, role=Role.TRADER, action="stop watching a market"
+        )
+    with transaction.atomic():
+        event_record(
+            organization_id=watched_market.organization_id,
+            kind="signal.market_unwatched",
+            message=f"{watched_market.exchange} {watched_market.symbol} {watched_market.timeframe} no longer watched.",
+            actor=user,
+            source=source,
+            data={"source_id": watched_market.source_id, "watched_market_id": watched_market.pk},
+        )
+        watched_market.delete()
+
+
 # -- signals ----------------------------------------------------------------------------------------
 def signal_record(
     *,

@@ -5,6 +5,7 @@ is optional in development and named by one URL variable: DATABASE_URL, REDIS_UR
 CELERY_BROKER_URL, MQTT_URL.
 """
 
+from decimal import Decimal
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -223,6 +224,11 @@ SPECTACULAR_SETTINGS = {
         "BacktestStatusEnum": "backtest.models.BacktestStatus",
         "MarketTypeEnum": "bots.models.MarketType",
         "MarginModeEnum": "bots.models.MarginMode",
+        # Kept under its old name now that signals have a `side` of their own.
+        "SideEnum": "bots.models.OrderSide",
+        "SignalSideEnum": "signals.models.SignalSide",
+        "SignalKindEnum": "signals.models.SignalKind",
+        "SourceKindEnum": "signals.models.SourceKind",
     },
 }
 
@@ -285,7 +291,19 @@ CELERY_BEAT_SCHEDULE = {
     "metric-snapshots-downsample": {"task": "analytics.tasks.downsample_snapshots", "schedule": 3600.0},
     # Yesterday's figures to the alert rules subscribed to summary.daily (CELERY_TIMEZONE is UTC).
     "alerts-daily-summary": {"task": "alerts.tasks.daily_summary", "schedule": crontab(minute=5, hour=0)},
+    # Each watched market's signal at its candle close (the newest closed candle, within a minute).
+    "signals-compute": {"task": "signals.tasks.signals_compute_due", "schedule": 60.0, "options": {"expires": 50}},
 }
+
+# The AI factor (signals/ai.py): any server speaking OpenAI's chat-completions API. Off while the
+# key is empty. Prices are USD per 1,000 tokens, to count each call against the organization's
+# monthly AI budget; set them to the model's list price.
+SIGNALS_AI_API_KEY = env.str("SIGNALS_AI_API_KEY", default="")
+SIGNALS_AI_BASE_URL = env.str("SIGNALS_AI_BASE_URL", default="https://api.openai.com/v1")
+SIGNALS_AI_MODEL = env.str("SIGNALS_AI_MODEL", default="gpt-4o-mini")
+SIGNALS_AI_TIMEOUT = env.float("SIGNALS_AI_TIMEOUT", default=30.0)
+SIGNALS_AI_PRICE_PER_1K_PROMPT = env("SIGNALS_AI_PRICE_PER_1K_PROMPT", cast=Decimal, default=Decimal("0.00015"))
+SIGNALS_AI_PRICE_PER_1K_COMPLETION = env("SIGNALS_AI_PRICE_PER_1K_COMPLETION", cast=Decimal, default=Decimal("0.0006"))
 
 # Analytics. Metric snapshots are kept at 1 minute for ANALYTICS_RAW_RETENTION_DAYS, then as hourly
 # rows until ANALYTICS_HOURLY_RETENTION_DAYS, then as daily rows.

@@ -35,3 +35,6 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Never a real AI model from the tests: the AI tests set a key and a loopback server's URL.
+SIGNALS_AI_API_KEY = ""
+SIGNALS_AI_BASE_URL = "http://127.0.0.1:9/v1"

@@ -8,6 +8,7 @@ from dashboard.views.base import healthz, organization_switch
 from dashboard.views.bots import bot_detail, bot_edit, bot_new, bot_order_view, bot_start_view, bot_stop_view, home
 from dashboard.views.hummingbot import hummingbot
 from dashboard.views.risk import kill_switch, risk
+from dashboard.views.signals import signal_detail, signal_sources, signals
 
 __all__ = [
     "account_verify",
@@ -28,4 +29,7 @@ __all__ = [
     "kill_switch",
     "organization_switch",
     "risk",
+    "signal_detail",
+    "signal_sources",
+    "signals",
 ]

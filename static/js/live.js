@@ -218,9 +218,37 @@
     });
   }
 
+  // A new trading signal on the signals page, unless the page's filters leave it out.
+  function applySignal(s) {
+    var table = document.getElementById("signals");
+    if (!table) return;
+    var filters = new URLSearchParams(table.getAttribute("data-signal-filters") || "");
+    var wanted = { source: s.source, symbol: s.symbol, timeframe: s.timeframe, side: s.side };
+    for (var key in wanted) {
+      if (filters.get(key) && String(filters.get(key)).toUpperCase() !== String(wanted[key]).toUpperCase()) return;
+    }
+    var row = upsert("signals", "data-signal-id", s.id, [
+      { text: when(s.created_at) },
+      { text: s.source_name || String(s.source) },
+      { text: (s.exchange ? s.exchange + " " : "") + s.symbol + " " + s.timeframe },
+      { field: "side", text: s.side },
+      { text: dec(s.confidence), num: true },
+      { text: dec(s.price), num: true },
+      { text: when(s.valid_until) },
+    ]);
+    if (row) {
+      var link = document.createElement("a");
+      link.href = "/signals/" + encodeURIComponent(s.id) + "/";
+      link.textContent = row.cells[0].textContent;
+      row.cells[0].textContent = "";
+      row.cells[0].appendChild(link);
+    }
+  }
+
   var handlers = {
     bot: applyBot, order: applyOrder, fill: applyFill, position: applyPosition,
     event: applyEvent, metric: applyMetric, alert: applyAlert, hummingbot: applyHummingbot,
+    signal: applySignal,
   };
 
   function onFrame(raw) {

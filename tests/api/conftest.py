@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 
 from backtest.models import Backtest
 from organizations.services import api_key_create
+from signals.models import WatchedMarket
 from tests.factories import (
     BotEventFactory,
     BotFactory,
@@ -16,6 +17,8 @@ from tests.factories import (
     OrderFactory,
     PositionFactory,
     RiskLimitsFactory,
+    SignalFactory,
+    SignalSourceFactory,
 )
 
 
@@ -61,6 +64,7 @@ def b_objects(org_b, bob):
     bot = BotFactory(organization=org_b)
     order = OrderFactory(bot=bot)
     deployment = HummingbotDeploymentFactory(organization=org_b, bot__organization=org_b)
+    signal_source = SignalSourceFactory(organization=org_b, kind="webhook")
     return {
         "bot": bot,
         "order": order,
@@ -73,6 +77,11 @@ def b_objects(org_b, bob):
         "deployment": deployment,
         "membership": bob.memberships.get(),
         "organization": org_b,
+        "signal_source": signal_source,
+        "signal": SignalFactory(source=signal_source),
+        "watched_market": WatchedMarket.objects.create(
+            organization=org_b, source=signal_source, exchange="binance", symbol="BTC/USDT", timeframe="1h"
+        ),
         "backtest": Backtest.objects.create(
             organization=org_b,
             strategy="macd_trend",

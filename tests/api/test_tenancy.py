@@ -43,6 +43,13 @@ DETAIL_ROUTES = [
     ("get", "/api/v1/hummingbot/deployments/{}/", "deployment", None),
     ("get", "/api/v1/members/{}/", "membership", None),
     ("get", "/api/v1/backtests/{}/", "backtest", None),
+    ("get", "/api/v1/signals/sources/{}/", "signal_source", None),
+    ("patch", "/api/v1/signals/sources/{}/", "signal_source", {"name": "taken"}),
+    ("delete", "/api/v1/signals/sources/{}/", "signal_source", None),
+    ("post", "/api/v1/signals/sources/{}/rotate-webhook/", "signal_source", {}),
+    ("get", "/api/v1/signals/watched-markets/{}/", "watched_market", None),
+    ("delete", "/api/v1/signals/watched-markets/{}/", "watched_market", None),
+    ("get", "/api/v1/signals/{}/", "signal", None),
 ]
 
 

@@ -9,9 +9,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from bots.models import Bot, BotMode, MarginMode, MarketType
-from exchanges.models import PAPER_EXCHANGE, ExchangeAccount, ExchangeAccountStatus, PaperBalance
+from exchanges.models import PAPER_EXCHANGE, Candle, ExchangeAccount, ExchangeAccountStatus, PaperBalance
 from organizations.models import Membership, Organization, Role
 from risk.models import RiskLimits
+from signals.backfill import signals_backfill
+from signals.models import SignalSource, SourceKind, WatchedMarket
 from strategies.registry import get as get_strategy
 from strategies.registry import params_to_json
 
@@ -30,9 +32,10 @@ DEMO_BOTS = [
     ("XRP market maker", "pure_market_making", "XRP/USDT", 15),
     ("ADA momentum", "momentum_reentry", "ADA/USDT", 60),
     ("BTC arbitrage", "arbitrage", "BTC/USDT", 10),
+    ("BTC signals", "signal_follower", "BTC/USDT", 60),
 ]
 
-OPERATOR_APPS = ["organizations", "exchanges", "bots", "hummingbot", "risk", "analytics", "alerts"]
+OPERATOR_APPS = ["organizations", "exchanges", "bots", "hummingbot", "risk", "signals", "analytics", "alerts"]
 
 
 class Command(BaseCommand):
@@ -121,6 +124,35 @@ class Command(BaseCommand):
             )
             created += new
         created += self._seed_perp(org)
+        created += self._seed_signals(org)
+        return created
+
+    def _seed_signals(self, org: Organization) -> int:
+        """A factor-engine source watching BTC and ETH hourly, its signals backfilled over the
+        last 200 stored candles (so the evaluation has a record), and a webhook source for
+        TradingView alerts whose URL is made from the dashboard."""
+        created = 0
+        engine, new = SignalSource.objects.get_or_create(
+            organization=org,
+            name="Technical engine",
+            defaults={"kind": SourceKind.ENGINE, "alert_min_confidence": Decimal("0.8")},
+        )
+        created += new
+        _, new = SignalSource.objects.get_or_create(
+            organization=org, name="TradingView", defaults={"kind": SourceKind.WEBHOOK, "weight": Decimal("0.5")}
+        )
+        created += new
+        for symbol in ("BTC/USDT", "ETH/USDT"):
+            market, new = WatchedMarket.objects.get_or_create(
+                organization=org,
+                source=engine,
+                exchange=settings.PAPER_DATA_EXCHANGE,
+                symbol=symbol,
+                timeframe="1h",
+            )
+            created += new
+            if Candle.objects.filter(exchange=market.exchange, symbol=symbol, timeframe="1h").exists():
+                created += signals_backfill(watched_market=market, bars=200).recorded
         return created
 
     def _seed_perp(self, org: Organization) -> int:
