@@ -67,6 +67,13 @@ TITLES = {
 
 
 # -- channels -----------------------------------------------------------------------------------------
+# What besides rule, kind and bot tells one alert from another: two instances going offline are two
+# alerts; signals on different markets or sides are different calls (a source repeating the same
+# call within the dedupe window folds into one).
+FINGERPRINT_KEYS = ("instance", "account")
+FINGERPRINT_SIGNAL_KEYS = ("symbol", "timeframe", "side")
+
+
 def channel_validate(*, channel: AlertChannel) -> None:
     """Raise ValidationError (naming the field) when the channel cannot deliver."""
     config = channel.config if isinstance(channel.config, dict) else None
@@ -212,7 +219,8 @@ def alerts_for_events(*, events: Sequence[Any]) -> list[Alert]:
                 patterns=list(rule.patterns), min_level=rule.min_level, kind=event.kind, level=level
             ):
                 data = event.data if isinstance(event.data, dict) else {}
-                extra = ",".join(f"{key}={data[key]}" for key in ("instance", "account") if key in data)
+                keys = FINGERPRINT_SIGNAL_KEYS if event.kind.startswith("signal.") else FINGERPRINT_KEYS
+                extra = ",".join(f"{key}={data[key]}" for key in keys if key in data)
                 fp = fingerprint(rule_id=rule.id, kind=event.kind, bot_id=event.bot_id, extra=extra)
                 groups.setdefault((rule.id, fp), []).append(event)
                 views[rule.id] = rule
