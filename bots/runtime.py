@@ -24,7 +24,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from bots import live, perps, protection, tick_sql
+from bots import live, perps, protection, signal_feed, tick_sql
 from bots.models import Bot, BotEvent, EventLevel, Order, Position
 from bots.prometheus import observe_tick
 from bots.services import bot_events_write
@@ -320,6 +320,10 @@ def _run(bot: Bot, now: dt.datetime, *, relax: bool = False) -> tuple[TickResult
     working = [o for o in snap.open_orders if not protection.is_protective(o)]
     pos_view = snap.position_view
     second = _second_leg(bot, snap) if snap.spec.needs_second_account else None
+    # One query, only for a strategy that reads signals (the others keep their fixed count).
+    market_signals = (
+        signal_feed.market_signals_for_bot(bot=bot, params=snap.params, now=now) if snap.spec.uses_signals else ()
+    )
     context = Context(
         now_ms=now_ms,
         symbol=bot.symbol,
@@ -331,6 +335,7 @@ def _run(bot: Bot, now: dt.datetime, *, relax: bool = False) -> tuple[TickResult
         state=state.get("strategy", {}),
         capital=bot.capital,
         second=second,
+        market_signals=market_signals,
     )
     decision: Decision = snap.spec.decide(context)
     if decision.state is not None:

@@ -178,11 +178,32 @@ class Leg:
 
 
 @dataclass(frozen=True)
+class SignalView:
+    """A stored trading signal as a strategy sees it (see the `signal_follower` strategy): its
+    source and that source's blending weight, the side (buy, sell or neutral), the confidence
+    from 0 to 1, the kind (directional, entry, exit, ...), when it was made and until when it
+    holds (ms), the price it was computed at when known, and its id."""
+
+    signal_id: int
+    source_id: int
+    source_weight: Decimal
+    side: str
+    confidence: Decimal
+    kind: str
+    created_ms: int
+    valid_until_ms: int
+    price: Decimal | None = None
+    timeframe: str = ""
+
+
+@dataclass(frozen=True)
 class Context:
     """Everything a decision may depend on. `state` is the strategy's own memory from its last
     decision (JSON-able values only); `capital` is the quote amount allocated to the bot;
     `signals` holds the strategy's prepared indicators at the last bar when the caller computed
-    them ahead (the backtester), None when the strategy computes them itself (a live tick)."""
+    them ahead (the backtester), None when the strategy computes them itself (a live tick);
+    `market_signals` holds the organization's valid stored signals for the symbol, newest first,
+    for a strategy whose spec says `uses_signals` (empty otherwise, and in backtests)."""
 
     now_ms: int
     symbol: str
@@ -195,6 +216,7 @@ class Context:
     capital: Decimal = Decimal("1000")
     second: Leg | None = None
     signals: Signals | None = None
+    market_signals: tuple[SignalView, ...] = ()
 
     @property
     def last_price(self) -> Decimal:

@@ -6,6 +6,7 @@ is the one place that dict is checked (admin forms, API, lifecycle services all 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -27,6 +28,7 @@ class Param:
     minimum: Any = None
     maximum: Any = None
     choices: tuple = ()
+    pattern: str = ""  # a str parameter must match it whole (also given in the JSON Schema)
 
     def coerce(self, raw: Any) -> Any:
         """Convert an incoming value (JSON or form text) to the declared type, or raise naming the field."""
@@ -61,6 +63,8 @@ class Param:
             raise ApplicationError(f"{self.name} must be at least {self.minimum}.", field=where)
         if self.maximum is not None and value > self.maximum:
             raise ApplicationError(f"{self.name} must be at most {self.maximum}.", field=where)
+        if self.pattern and not re.fullmatch(self.pattern, value):
+            raise ApplicationError(f"{self.name} is not in the expected form, got {raw!r}.", field=where)
         if self.choices and value not in self.choices:
             raise ApplicationError(f"{self.name} must be one of {', '.join(map(str, self.choices))}.", field=where)
         return value
@@ -72,6 +76,8 @@ class Param:
             schema["minimum"] = _jsonable(self.minimum)
         if self.maximum is not None:
             schema["maximum"] = _jsonable(self.maximum)
+        if self.pattern:
+            schema["pattern"] = f"^(?:{self.pattern})$"
         if self.choices:
             schema["enum"] = [_jsonable(c) for c in self.choices]
         return schema
@@ -93,7 +99,10 @@ class StrategySpec:
     (see strategies.base). Two of its columns are read by the backtester to skip candles on which
     nothing can happen: `wake_flat` (bool) is False on a bar where a flat strategy with no order
     working would place nothing, and `wake_holding` likewise while it holds a position. On such a
-    bar `decide` may still change its state, but only in a way the next decision would repeat."""
+    bar `decide` may still change its state, but only in a way the next decision would repeat.
+
+    `uses_signals` asks the runtime to load the organization's valid stored signals for the bot's
+    symbol into `Context.market_signals` at every tick (one query; other strategies pay none)."""
 
     key: str
     label: str
@@ -102,6 +111,7 @@ class StrategySpec:
     warmup: int | Callable[[dict[str, Any]], int] = 0
     timeframe: str = "5m"
     needs_second_account: bool = False
+    uses_signals: bool = False
     decide: Callable[..., Any] | None = None
     prepare: Callable[..., dict[str, Any]] | None = None
     extra: dict = field(default_factory=dict)

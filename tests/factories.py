@@ -300,3 +300,32 @@ class SignalFactory(factory.django.DjangoModelFactory):
     side = "buy"
     confidence = Decimal("0.7500")
     valid_until = factory.LazyFunction(lambda: timezone.now() + timedelta(hours=3))
+
+
+class WatchedMarketFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "signals.WatchedMarket"
+
+    organization = factory.SelfAttribute("source.organization")
+    source = factory.SubFactory(SignalSourceFactory)
+    exchange = "binance"
+    symbol = factory.Sequence(lambda n: f"C{n}/USDT")
+    timeframe = "1h"
+
+
+class AiBudgetFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "signals.AiBudget"
+
+    organization = factory.SubFactory(OrganizationFactory)
+    monthly_limit = Decimal("5")
+
+
+class AiUsageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "signals.AiUsage"
+
+    organization = factory.SubFactory(OrganizationFactory)
+    model = "gpt-4o-mini"
+    prompt_tokens = 100
+    completion_tokens = 20

@@ -8,4 +8,5 @@ from strategies.builtin import (  # noqa: F401 - each module registers its spec 
     momentum_reentry,
     pure_market_making,
     rsi_bb_atr,
+    signal_follower,
 )

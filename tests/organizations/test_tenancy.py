@@ -12,6 +12,7 @@ from hummingbot.models import HummingbotDeployment, HummingbotInstance
 from organizations.models import ApiKey, Membership, Organization
 from organizations.tenancy import OrganizationOwned
 from risk.models import KillSwitch, RiskLimits
+from signals.models import AiBudget, AiUsage, Signal, SignalSource, WatchedMarket
 from tests import factories
 
 SCOPED = [
@@ -34,6 +35,11 @@ SCOPED = [
     (Alert, factories.AlertFactory),
     (AlertDelivery, factories.AlertDeliveryFactory),
     (Backtest, factories.BacktestFactory),
+    (SignalSource, factories.SignalSourceFactory),
+    (Signal, factories.SignalFactory),
+    (WatchedMarket, factories.WatchedMarketFactory),
+    (AiBudget, factories.AiBudgetFactory),
+    (AiUsage, factories.AiUsageFactory),
 ]
 
 
@@ -57,6 +63,8 @@ def _make(factory, org):
         return factory(order__bot__organization=org)
     if factory is factories.HummingbotDeploymentFactory:
         return factory(bot__organization=org)
+    if factory in (factories.SignalFactory, factories.WatchedMarketFactory):
+        return factory(source__organization=org)
     if factory is factories.AlertFactory:
         return factory(rule__organization=org)
     if factory is factories.AlertDeliveryFactory:

@@ -11,7 +11,9 @@ def test_lists_every_builtin():
     out = StringIO()
     call_command("strategies", stdout=out)
     keys = [line.split()[0] for line in out.getvalue().splitlines()]
-    assert keys == sorted(["arbitrage", "grid", "macd_trend", "momentum_reentry", "pure_market_making", "rsi_bb_atr"])
+    assert keys == sorted(
+        ["arbitrage", "grid", "macd_trend", "momentum_reentry", "pure_market_making", "rsi_bb_atr", "signal_follower"]
+    )
 
 
 def test_prints_a_parameter_schema():

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from strategies.base import Context, Leg, PositionView, Quote
+from strategies.base import Context, Leg, PositionView, Quote, SignalView
 from strategies.registry import all_specs, get, validate_params
 from tests.strategies.helpers import context, index_of
 from tests.strategies.replay import check_decision, load_bars
 
-KEYS = ["arbitrage", "grid", "macd_trend", "momentum_reentry", "pure_market_making", "rsi_bb_atr"]
+KEYS = ["arbitrage", "grid", "macd_trend", "momentum_reentry", "pure_market_making", "rsi_bb_atr", "signal_follower"]
 BAR_STRATEGIES = ["macd_trend", "momentum_reentry", "rsi_bb_atr"]
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,12 +35,16 @@ def signal_context(key: str) -> Context:
         return context(key, 3168, {"lower_price": "52000", "upper_price": "60000", "levels": 17})
     if key == "pure_market_making":
         return context(key, 3168, quantity=Decimal("0.01"))
+    if key == "signal_follower":
+        ctx = context(key, 3168)
+        signal = SignalView(1, 1, Decimal(1), "buy", Decimal("0.8"), "directional", ctx.now_ms, ctx.now_ms + 3_600_000)
+        return replace(ctx, market_signals=(signal,))
     base = context(key, 3168)
     b = Quote(Decimal(60000), Decimal(60000), Decimal(60000))
     return replace(base, second=Leg(b, PositionView(Decimal("0.01"))))
 
 
-def test_the_six_strategies_are_registered_with_a_decision_function():
+def test_the_seven_strategies_are_registered_with_a_decision_function():
     assert [s.key for s in all_specs()] == KEYS
     for spec in all_specs():
         assert callable(spec.decide)
@@ -118,7 +122,7 @@ def test_the_strategies_import_without_django():
     code = (
         "import sys\n"
         "from strategies.registry import all_specs\n"
-        "assert len(all_specs()) == 6\n"
+        "assert len(all_specs()) == 7\n"
         "loaded = sorted(m for m in sys.modules if m == 'django' or m.startswith('django.'))\n"
         "assert not loaded, loaded\n"
         "print('ok')\n"
