@@ -114,19 +114,7 @@ def bot_start(*, bot: Bot, user=None, source: str = EventSource.SYSTEM) -> Bot:
     Needs the trader role; live mode also needs the admin role and a verified account. Refused
     while a kill switch covers the organization.
     """
-    from risk.selectors import kill_switch_engaged
-
-    require_role(user=user, organization=bot.organization_id, role=Role.TRADER, action="Starting a bot")
-    if bot.mode == BotMode.LIVE:
-        require_role(user=user, organization=bot.organization_id, role=Role.ADMIN, action="Starting a live bot")
-        account = bot.exchange_account
-        if account.status != ExchangeAccountStatus.ACTIVE or account.last_verified_at is None:
-            raise ApplicationError("Live trading needs a verified, active exchange account.", field="exchange_account")
-        if not account.api_key or not account.api_secret:
-            raise ApplicationError("Live trading needs the account's API key and secret.", field="exchange_account")
-    if kill_switch_engaged(organization_id=bot.organization_id):
-        raise ApplicationError("The kill switch is engaged: no bot can start until it is released.", code="kill_switch")
-    bot_validate(bot=bot)
+    bot_start_check(bot=bot, user=user)
     engine = None if bot.execution == BotExecution.NATIVE else engine_for(bot.execution)
     with transaction.atomic():
         Bot.objects.filter(pk=bot.pk).update(params=bot.params, desired_status=BotStatus.RUNNING)
@@ -154,6 +142,25 @@ def bot_start(*, bot: Bot, user=None, source: str = EventSource.SYSTEM) -> Bot:
             # refusal rolls the start back.
             engine.start(bot=bot)
     return bot
+
+
+def bot_start_check(*, bot: Bot, user=None, action: str = "Starting a bot") -> None:
+    """What every start of a bot needs, whatever it runs: the trader role (and, live, the admin
+    role and a verified account with its keys), no kill switch over the organization and valid
+    params. Also used by `hummingbot.signal_deploy`, which starts a bot on a signal's config."""
+    from risk.selectors import kill_switch_engaged
+
+    require_role(user=user, organization=bot.organization_id, role=Role.TRADER, action=action)
+    if bot.mode == BotMode.LIVE:
+        require_role(user=user, organization=bot.organization_id, role=Role.ADMIN, action=f"{action} in live mode")
+        account = bot.exchange_account
+        if account.status != ExchangeAccountStatus.ACTIVE or account.last_verified_at is None:
+            raise ApplicationError("Live trading needs a verified, active exchange account.", field="exchange_account")
+        if not account.api_key or not account.api_secret:
+            raise ApplicationError("Live trading needs the account's API key and secret.", field="exchange_account")
+    if kill_switch_engaged(organization_id=bot.organization_id):
+        raise ApplicationError("The kill switch is engaged: no bot can start until it is released.", code="kill_switch")
+    bot_validate(bot=bot)
 
 
 @live.batched

@@ -53,10 +53,19 @@ class DeploymentStatus(models.TextChoices):
 
 
 class HummingbotDeployment(OrganizationOwned):
-    """One bot rendered to a Hummingbot strategy config and placed on an instance."""
+    """One bot (or a signal, run by a bot) rendered to a Hummingbot strategy config and placed on an
+    instance."""
 
     bot = models.ForeignKey("bots.Bot", on_delete=models.CASCADE, related_name="deployments")
     instance = models.ForeignKey(HummingbotInstance, on_delete=models.PROTECT, related_name="deployments")
+    signal = models.ForeignKey(
+        "signals.Signal",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="deployments",
+        help_text="The signal this config was converted from (hummingbot.signal_deploy), if any.",
+    )
     strategy_name = models.CharField(max_length=64, help_text="Hummingbot strategy or V2 script.")
     config_file = models.CharField(max_length=200, help_text="File name in the instance's conf folder.")
     rendered_config = models.TextField(help_text="The YAML sent to the instance.")

@@ -105,6 +105,7 @@ def deployment_failover(*, deployment: HummingbotDeployment, reason: str) -> int
                     files=deployment.files,
                     commands=deployment.commands,
                     config_version=deployment.config_version,
+                    signal_id=deployment.signal_id,
                     status=DeploymentStatus.PENDING,
                 )
                 _event(
@@ -222,9 +223,7 @@ def deployment_create(*, bot: Bot, target: str | None = None) -> HummingbotDeplo
     """Render the bot as a Hummingbot config (its risk limits mapped in), pass the config's orders
     through the pre-trade risk check, place it on the least-loaded online instance of the
     organization and enqueue the deploy (import, config, start) after commit."""
-    from bots.runtime import risk_check_for_bot
     from hummingbot.converter import ConvertInput, convert
-    from risk import engine as risk
     from risk.selectors import limits_for_bot
     from strategies.registry import validate_params
 
@@ -248,16 +247,31 @@ def deployment_create(*, bot: Bot, target: str | None = None) -> HummingbotDeplo
         ),
         target,
     )
+    config_risk_check(bot=bot, config=config, reference=reference)
+    return deployment_place(bot=bot, config=config)
+
+
+def config_risk_check(*, bot: Bot, config, reference) -> None:
+    """The config's order size, quoted both ways at the reference price, through the same
+    pre-trade risk check as every native tick; a refusal names the limit."""
+    from bots.runtime import risk_check_for_bot
+    from risk import engine as risk
+
     amount = config.values.get("order_amount")
-    if amount is not None and reference is not None:
-        proposals = [
-            risk.Proposal(symbol=bot.symbol, side=side, type="limit", amount=amount, price=reference)
-            for side in ("buy", "sell")
-        ]
-        for verdict in risk_check_for_bot(bot=bot, proposals=proposals, last_price=reference):
-            if not verdict.approved:
-                message = f"The Hummingbot config breaks a risk limit: {verdict.reason}"
-                raise ApplicationError(message, code=verdict.code)
+    if amount is None or reference is None:
+        return
+    proposals = [
+        risk.Proposal(symbol=bot.symbol, side=side, type="limit", amount=amount, price=reference)
+        for side in ("buy", "sell")
+    ]
+    for verdict in risk_check_for_bot(bot=bot, proposals=proposals, last_price=reference):
+        if not verdict.approved:
+            raise ApplicationError(f"The Hummingbot config breaks a risk limit: {verdict.reason}", code=verdict.code)
+
+
+def deployment_place(*, bot: Bot, config, signal_id: int | None = None, **event_data) -> HummingbotDeployment:
+    """Place a rendered config on the least-loaded online instance of the bot's organization: the
+    deployment row and its event in one transaction, the deploy task enqueued after commit."""
     instance = instance_pick(organization_id=bot.organization_id)
     if instance is None:
         raise ApplicationError(
@@ -268,13 +282,15 @@ def deployment_create(*, bot: Bot, target: str | None = None) -> HummingbotDeplo
             organization_id=bot.organization_id,
             bot=bot,
             instance=instance,
+            signal_id=signal_id,
             strategy_name=config.strategy,
             config_file=config.file_name,
             rendered_config=config.yaml(),
             files=[list(f) for f in config.files()],
             commands={
                 "import": config.import_name,
-                "config": config.params_for_config_command(),
+                # A V2 config is read from its file under conf/, not set through /config.
+                "config": [] if config.is_v2 else config.params_for_config_command(),
                 "start": config.start_fields(),
             },
             status=DeploymentStatus.PENDING,
@@ -286,6 +302,8 @@ def deployment_create(*, bot: Bot, target: str | None = None) -> HummingbotDeplo
             message=f"{config.strategy} config {config.file_name} placed on {instance.name}.",
             level=EventLevel.INFO,
             deployment=deployment.pk,
+            **({"signal_id": signal_id} if signal_id else {}),
+            **event_data,
         )
         transaction.on_commit(lambda: _enqueue_deploy(deployment.pk))
     return deployment
