@@ -672,6 +672,7 @@ class HummingbotDeploymentSerializer(serializers.ModelSerializer):
             "organization",
             "bot",
             "instance",
+            "signal",
             "strategy_name",
             "config_file",
             "rendered_config",

@@ -28,7 +28,10 @@ from api.serializers import (
     ScopedPrimaryKeyRelatedField,
 )
 from api.views import RowListMixin, ScopedViewSet
+from bots.models import Bot, BotMode
 from core.errors import ApplicationError
+from hummingbot.models import HummingbotDeployment
+from hummingbot.signal_deploy import DIRECTIONAL_AS, HUMMINGBOT_KINDS, signal_deploy
 from organizations.models import Organization, Role
 from signals.evaluation import DEFAULT_HORIZONS, MAX_HORIZON
 from signals.models import Signal, SignalKind, SignalSide, SignalSource, SourceKind, WatchedMarket
@@ -180,6 +183,32 @@ class WebhookAcceptedSerializer(serializers.Serializer):
     kind = serializers.CharField()
 
 
+class SignalDeploySerializer(serializers.Serializer):
+    bot = ScopedPrimaryKeyRelatedField(
+        queryset=Bot.objects.select_related("exchange_account", "secondary_exchange_account"),
+        help_text="A stopped bot of the signal's organization that runs on Hummingbot and trades its symbol.",
+    )
+    as_kind = serializers.ChoiceField(
+        choices=sorted(set(HUMMINGBOT_KINDS) | set(DIRECTIONAL_AS)),
+        required=False,
+        allow_null=True,
+        help_text="Directional and entry signals: market_making or grid. Others deploy as their own kind.",
+    )
+    order_amount = serializers.DecimalField(
+        max_digits=30, decimal_places=12, required=False, allow_null=True, help_text="Default: the bot's order_amount."
+    )
+    lower = serializers.DecimalField(max_digits=30, decimal_places=12, required=False, allow_null=True)
+    upper = serializers.DecimalField(max_digits=30, decimal_places=12, required=False, allow_null=True)
+    levels = serializers.IntegerField(required=False, default=10, min_value=2, max_value=200)
+
+
+class SignalDeploymentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = HummingbotDeployment
+        fields = ["id", "organization", "bot", "instance", "signal", "strategy_name", "config_file", "status"]
+        read_only_fields = fields
+
+
 # -- filters ----------------------------------------------------------------------------------------
 class SignalFilter(django_filters.FilterSet):
     source = django_filters.NumberFilter(field_name="source_id")
@@ -319,6 +348,33 @@ class SignalViewSet(RowListMixin, mixins.ListModelMixin, mixins.RetrieveModelMix
     serializer_class = SignalSerializer
     filter_backends = [QueryFilterBackend]
     filterset_class = SignalFilter
+
+    @extend_schema(
+        request=SignalDeploySerializer,
+        responses={201: SignalDeploymentSerializer, 400: ErrorSerializer, 403: ErrorSerializer},
+        summary="Convert the signal to a Hummingbot config and deploy it on a bot (trader role)",
+        description="See docs/hummingbot.md, Signals: which strategy each signal kind becomes.",
+    )
+    @action(detail=True, methods=["post"])
+    def deploy(self, request: Request, pk: str | None = None) -> Response:
+        signal = self.get_object()
+        body = SignalDeploySerializer(data=request.data, context=self.get_serializer_context())
+        body.is_valid(raise_exception=True)
+        values = body.validated_data
+        bot = values.pop("bot")
+        self.access.require(organization=bot.organization_id, role=Role.TRADER, action="Deploying a signal")
+        if bot.mode == BotMode.LIVE:
+            self.access.require(organization=bot.organization_id, role=Role.ADMIN, action="Deploying a signal (live)")
+        deployment = signal_deploy(
+            signal=signal, bot=bot, user=self.access.service_user, source=self.access.source, **values
+        )
+        self.audit(
+            organization_id=bot.organization_id,
+            bot=bot,
+            kind="api.signal_deploy",
+            message=f"Signal {signal.pk} deployment requested",
+        )
+        return Response(SignalDeploymentSerializer(deployment).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         parameters=[EvaluationQuerySerializer],

@@ -270,3 +270,36 @@ class WatchedMarketForm(forms.Form):
 
         super().__init__(*args, **kwargs)
         self.fields["source"].queryset = SignalSource.objects.for_organization(organization).order_by("name")
+
+
+class SignalDeployForm(forms.Form):
+    """Deploy a signal on one of the organization's stopped Hummingbot bots trading its symbol."""
+
+    bot = forms.ModelChoiceField(queryset=None, help_text="Stopped bots that run on Hummingbot and trade this symbol.")
+    as_kind = forms.ChoiceField(
+        required=False,
+        choices=[("", "The signal's own kind"), ("market_making", "Market making"), ("grid", "Grid")],
+        label="Deploy as",
+        help_text="A directional signal runs as market making leaned to its side, or as a grid.",
+    )
+    order_amount = forms.DecimalField(
+        required=False, min_value=Decimal("0"), max_digits=30, decimal_places=12, help_text="Default: the bot's."
+    )
+    lower = forms.DecimalField(required=False, max_digits=30, decimal_places=12, help_text="Grid: default support.")
+    upper = forms.DecimalField(required=False, max_digits=30, decimal_places=12, help_text="Grid: default resistance.")
+    levels = forms.IntegerField(initial=10, min_value=2, max_value=200)
+
+    def __init__(self, *args, signal=None, **kwargs) -> None:
+        from bots.state import BotStatus
+
+        super().__init__(*args, **kwargs)
+        self.fields["bot"].queryset = (
+            Bot.objects.for_organization(signal.organization_id)
+            .filter(
+                execution=BotExecution.HUMMINGBOT,
+                symbol=signal.symbol,
+                status__in=[BotStatus.STOPPED, BotStatus.ERROR],
+            )
+            .select_related("exchange_account", "secondary_exchange_account")
+            .order_by("name")
+        )

@@ -70,6 +70,7 @@ class HummingbotDeploymentAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
         "bot_link",
         "instance_link",
         "strategy_name",
+        "signal_link",
         "config_version",
         "status_badge",
         "last_command",
@@ -77,11 +78,15 @@ class HummingbotDeploymentAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
     ]
     list_filter = [OrganizationListFilter, "status"]
     search_fields = ["bot__name", "instance__name", "strategy_name"]
-    list_select_related = ["bot", "instance"]
+    list_select_related = ["bot", "instance", "signal"]
 
     @admin.display(description="bot")
     def bot_link(self, obj):
         return admin_link(obj.bot)
+
+    @admin.display(description="from signal")
+    def signal_link(self, obj):
+        return admin_link(obj.signal) if obj.signal_id else "—"
 
     @admin.display(description="instance")
     def instance_link(self, obj):

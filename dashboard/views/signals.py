@@ -14,10 +14,11 @@ from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_http_methods
 
 from core.errors import ApplicationError, PermissionDeniedError
-from dashboard.forms import SignalSourceForm, WatchedMarketForm
+from dashboard.forms import SignalDeployForm, SignalSourceForm, WatchedMarketForm
 from dashboard.views.base import SOURCE, OrgContext, form_error, member_view, render_page
 from exchanges.market_data import TIMEFRAME_MS
 from exchanges.models import Candle
+from hummingbot.signal_deploy import signal_deploy
 from signals.models import Signal, SignalSide, SignalSource
 from signals.selectors import signal_evaluation
 from signals.services import source_create, watched_market_add
@@ -136,9 +137,36 @@ def chart_for(signal: Signal) -> dict[str, Any] | None:
     }
 
 
+@require_http_methods(["GET", "POST"])
 @member_view()
 def signal_detail(request: HttpRequest, org: OrgContext, pk: int) -> HttpResponse:
+    """The signal with its chart and factors; a trader deploys it on a Hummingbot bot from here."""
     signal = get_object_or_404(Signal.objects.for_organization(org.organization).select_related("source"), pk=pk)
+    deploy_form = SignalDeployForm(prefix="deploy", signal=signal)
+    status = 200
+    if request.method == "POST":
+        deploy_form = SignalDeployForm(request.POST, prefix="deploy", signal=signal)
+        if deploy_form.is_valid():
+            data = dict(deploy_form.cleaned_data)
+            bot = data.pop("bot")
+            try:
+                deployment = signal_deploy(
+                    signal=signal,
+                    bot=bot,
+                    user=request.user,
+                    source=SOURCE,
+                    **{k: v for k, v in data.items() if v not in (None, "")},
+                )
+            except PermissionDeniedError:
+                raise
+            except ApplicationError as exc:
+                form_error(deploy_form, exc)
+            else:
+                messages.success(
+                    request, f"Signal deployed on {bot.name} as {deployment.strategy_name}; it starts on Hummingbot."
+                )
+                return redirect("dashboard:bot", pk=bot.pk)
+        status = 400
     factors = sorted(
         (
             (name, v.get("score"), v.get("reason", ""))
@@ -151,7 +179,15 @@ def signal_detail(request: HttpRequest, org: OrgContext, pk: int) -> HttpRespons
         request,
         org,
         "dashboard/signal_detail.html",
-        {"signal": signal, "chart": chart_for(signal), "factors": factors, "active": "signals"},
+        {
+            "signal": signal,
+            "chart": chart_for(signal),
+            "factors": factors,
+            "active": "signals",
+            "deploy_form": deploy_form,
+            "deployments": signal.deployments.select_related("bot", "instance").order_by("-created_at")[:10],
+        },
+        status=status,
     )
 
 

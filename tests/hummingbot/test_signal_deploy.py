@@ -199,3 +199,12 @@ def test_roles_the_kill_switch_other_organizations_risk_and_capacity(org_a, org_
     assert refused.value.code == "kill_switch"
     assert not HummingbotDeployment.objects.exists()
     assert Bot.objects.get(pk=bot.pk).status == BotStatus.STOPPED
+
+
+def test_the_admin_lists_the_signal_a_deployment_came_from(org_a, member, admin_client):
+    online_instance(org_a)
+    bot = hb_bot(org_a, name="admin-listed")
+    signal = SignalFactory(source=SignalSourceFactory(organization=org_a), kind="market_making")
+    signal_deploy(signal=signal, bot=bot, user=member(Role.TRADER))
+    page = admin_client.get("/admin/hummingbot/hummingbotdeployment/").content.decode()
+    assert f"/admin/signals/signal/{signal.pk}/change/" in page
