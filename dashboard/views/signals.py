@@ -26,7 +26,7 @@ from signals.services import source_create, watched_market_add
 PAGE_ROWS = 50
 CHART_BARS = 120  # candles before the signal's; a few after it when stored
 CHART_AFTER = 10
-W, H, PAD_L, PAD_R, PAD_Y = 900, 360, 8, 70, 16
+W, H, PAD_L, PAD_R, PAD_Y = 900, 360, 8, 130, 16
 
 
 @member_view()

@@ -237,6 +237,14 @@
       { text: when(s.valid_until) },
     ]);
     if (row) {
+      var sideCell = row.querySelector('[data-field="side"]');
+      if (sideCell) {
+        var badge = document.createElement("span");
+        badge.className = "badge side-" + s.side;
+        badge.textContent = s.side.charAt(0).toUpperCase() + s.side.slice(1);
+        sideCell.textContent = "";
+        sideCell.appendChild(badge);
+      }
       var link = document.createElement("a");
       link.href = "/signals/" + encodeURIComponent(s.id) + "/";
       link.textContent = row.cells[0].textContent;
