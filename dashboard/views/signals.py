@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from core.errors import ApplicationError, PermissionDeniedError
@@ -21,7 +22,7 @@ from exchanges.models import Candle
 from hummingbot.signal_deploy import signal_deploy
 from signals.models import Signal, SignalSide, SignalSource
 from signals.selectors import signal_evaluation
-from signals.services import source_create, watched_market_add
+from signals.services import source_create, source_update, watched_market_add, webhook_token_rotate
 
 PAGE_ROWS = 50
 CHART_BARS = 120  # candles before the signal's; a few after it when stored
@@ -195,11 +196,32 @@ def signal_detail(request: HttpRequest, org: OrgContext, pk: int) -> HttpRespons
 @member_view()
 def signal_sources(request: HttpRequest, org: OrgContext) -> HttpResponse:
     """The organization's sources with their watched markets and evaluation; admins add sources,
-    traders add watched markets (the services check the role)."""
+    switch them on and off and make a webhook source's secret URL (shown once, on the answer to
+    that POST); traders add watched markets (the services check the role)."""
     source_form = SignalSourceForm(prefix="source")
     market_form = WatchedMarketForm(prefix="market", organization=org.organization)
     status = 200
-    if request.method == "POST":
+    issued = None
+    if request.method == "POST" and ("rotate_webhook" in request.POST or "toggle_source" in request.POST):
+        source_id = request.POST.get("source_id", "")
+        row = get_object_or_404(
+            SignalSource.objects.for_organization(org.organization), pk=int(source_id) if source_id.isdigit() else 0
+        )
+        try:
+            if "rotate_webhook" in request.POST:
+                token, secret = webhook_token_rotate(signal_source=row, user=request.user, source=SOURCE)
+                url = request.build_absolute_uri(reverse("api:signal-webhook", args=[token]))
+                issued = {"source": row, "url": url, "secret": secret}
+            else:
+                row = source_update(signal_source=row, user=request.user, source=SOURCE, enabled=not row.enabled)
+                messages.success(request, f"Source {row.name!r} {'enabled' if row.enabled else 'disabled'}.")
+                return redirect("dashboard:signal_sources")
+        except PermissionDeniedError:
+            raise
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+            return redirect("dashboard:signal_sources")
+    elif request.method == "POST":
         try:
             if "add_source" in request.POST:
                 source_form = SignalSourceForm(request.POST, prefix="source")
@@ -225,7 +247,7 @@ def signal_sources(request: HttpRequest, org: OrgContext) -> HttpResponse:
         SignalSource.objects.for_organization(org.organization).prefetch_related("watched_markets").order_by("name")
     )
     evaluation = signal_evaluation(signals=Signal.objects.for_organization(org.organization))
-    return render_page(
+    response = render_page(
         request,
         org,
         "dashboard/signal_sources.html",
@@ -235,6 +257,10 @@ def signal_sources(request: HttpRequest, org: OrgContext) -> HttpResponse:
             "market_form": market_form,
             "evaluation": evaluation,
             "active": "signals",
+            "issued": issued,
         },
         status,
     )
+    if issued:
+        response["Cache-Control"] = "no-store"  # the secret URL is shown on this answer only
+    return response
