@@ -154,20 +154,26 @@ def source_update(
 
 def source_delete(*, signal_source: SignalSource, user=None, source: str = EventSource.SYSTEM) -> None:
     """Remove a source with its signals."""
-    if user is not None:
-        require_role(
-            user=user, organization=signal_source.organization_id, role=Role.ADMIN, action="remove a signal source"
-        )
+    require_role(
+        user=user, organization=signal_source.organization_id, role=Role.ADMIN, action="remove a signal source"
+    )
+    _delete_audited(
+        signal_source,
+        kind="signal.source_deleted",
+        message=f"Signal source {signal_source.name!r} removed.",
+        user=user,
+        source=source,
+        source_id=signal_source.pk,
+    )
+
+
+def _delete_audited(row, *, kind: str, message: str, user, source: str, **data) -> None:
+    """Delete `row` with its audit event, in one transaction."""
     with transaction.atomic():
         event_record(
-            organization_id=signal_source.organization_id,
-            kind="signal.source_deleted",
-            message=f"Signal source {signal_source.name!r} removed.",
-            actor=user,
-            source=source,
-            data={"source_id": signal_source.pk},
+            organization_id=row.organization_id, kind=kind, message=message, actor=user, source=source, data=data
         )
-        signal_source.delete()
+        row.delete()
 
 
 def webhook_token_rotate(
@@ -243,20 +249,18 @@ def watched_market_add(
 
 def watched_market_remove(*, watched_market: WatchedMarket, user=None, source: str = EventSource.SYSTEM) -> None:
     """Stop computing signals on this market; its past signals stay."""
-    if user is not None:
-        require_role(
-            user=user, organization=watched_market.organization_id, role=Role.TRADER, action="stop watching a market"
-        )
-    with transaction.atomic():
-        event_record(
-            organization_id=watched_market.organization_id,
-            kind="signal.market_unwatched",
-            message=f"{watched_market.exchange} {watched_market.symbol} {watched_market.timeframe} no longer watched.",
-            actor=user,
-            source=source,
-            data={"source_id": watched_market.source_id, "watched_market_id": watched_market.pk},
-        )
-        watched_market.delete()
+    require_role(
+        user=user, organization=watched_market.organization_id, role=Role.TRADER, action="stop watching a market"
+    )
+    _delete_audited(
+        watched_market,
+        kind="signal.market_unwatched",
+        message=f"{watched_market.exchange} {watched_market.symbol} {watched_market.timeframe} no longer watched.",
+        user=user,
+        source=source,
+        source_id=watched_market.source_id,
+        watched_market_id=watched_market.pk,
+    )
 
 
 # -- signals ----------------------------------------------------------------------------------------
