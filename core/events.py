@@ -30,6 +30,7 @@ class EventSource(models.TextChoices):
     SYSTEM = "system", "System"
     HUMMINGBOT = "hummingbot", "Hummingbot"
     CLI = "cli", "Command line"
+    TELEGRAM = "telegram", "Telegram"
 
 
 EventWriter = Callable[..., Any]

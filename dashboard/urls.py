@@ -23,6 +23,7 @@ urlpatterns = [
     path("signals/", views.signals, name="signals"),
     path("signals/<int:pk>/", views.signal_detail, name="signal"),
     path("signals/sources/", views.signal_sources, name="signal_sources"),
+    path("telegram/", views.telegram, name="telegram"),
     path("api-keys/", views.api_keys, name="api_keys"),
     path("api-keys/<int:pk>/revoke/", views.api_key_revoke_view, name="api_key_revoke"),
 ]

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "backtest",
     "alerts",
     "dashboard",
+    "chatops",
     "api",
 ]
 
@@ -304,6 +305,17 @@ SIGNALS_AI_MODEL = env.str("SIGNALS_AI_MODEL", default="gpt-4o-mini")
 SIGNALS_AI_TIMEOUT = env.float("SIGNALS_AI_TIMEOUT", default=30.0)
 SIGNALS_AI_PRICE_PER_1K_PROMPT = env("SIGNALS_AI_PRICE_PER_1K_PROMPT", cast=Decimal, default=Decimal("0.00015"))
 SIGNALS_AI_PRICE_PER_1K_COMPLETION = env("SIGNALS_AI_PRICE_PER_1K_COMPLETION", cast=Decimal, default=Decimal("0.0006"))
+
+# The platform's Telegram bot, through which members control their bots (chatops/). Off while the
+# token is empty. TELEGRAM_MODE is "polling" (the `telegram_bot` command) or "webhook" (Telegram
+# posts to /telegram/webhook/ with TELEGRAM_WEBHOOK_SECRET in X-Telegram-Bot-Api-Secret-Token).
+# TELEGRAM_API_BASE_URL is the Bot API's address (a loopback server in tests).
+TELEGRAM_BOT_TOKEN = env.str("TELEGRAM_BOT_TOKEN", default="")
+TELEGRAM_BOT_USERNAME = env.str("TELEGRAM_BOT_USERNAME", default="")
+TELEGRAM_MODE = env.str("TELEGRAM_MODE", default="polling")
+TELEGRAM_WEBHOOK_SECRET = env.str("TELEGRAM_WEBHOOK_SECRET", default="")
+TELEGRAM_API_BASE_URL = env.str("TELEGRAM_API_BASE_URL", default="https://api.telegram.org")
+TELEGRAM_LINK_CODE_MINUTES = env.int("TELEGRAM_LINK_CODE_MINUTES", default=15)
 
 # Analytics. Metric snapshots are kept at 1 minute for ANALYTICS_RAW_RETENTION_DAYS, then as hourly
 # rows until ANALYTICS_HOURLY_RETENTION_DAYS, then as daily rows.

@@ -9,6 +9,7 @@ from dashboard.views.bots import bot_detail, bot_edit, bot_new, bot_order_view, 
 from dashboard.views.hummingbot import hummingbot
 from dashboard.views.risk import kill_switch, risk
 from dashboard.views.signals import signal_detail, signal_sources, signals
+from dashboard.views.telegram import telegram
 
 __all__ = [
     "account_verify",
@@ -32,4 +33,5 @@ __all__ = [
     "signal_detail",
     "signal_sources",
     "signals",
+    "telegram",
 ]

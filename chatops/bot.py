@@ -1,0 +1,128 @@
+"""The platform's Telegram bot (python-telegram-bot): linking, and the commands members send.
+
+Only private chats are served. A chat that is not linked gets one polite refusal (how to link)
+and nothing else; `/start <code>` links it (chatops.services.link_claim) and `/unlink` unlinks it.
+The ORM is reached through `sync_to_async`: handlers run on the bot's event loop.
+
+`build_application()` makes the Application from settings (token, Bot API base URL); the
+`telegram_bot` management command runs it with long polling.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from telegram import Update
+from telegram.constants import ChatType
+from telegram.ext import Application, ApplicationBuilder, CommandHandler, ContextTypes, MessageHandler, filters
+
+from chatops.services import link_claim, link_for_chat, link_remove
+from core.errors import ApplicationError
+from core.events import EventSource
+
+logger = logging.getLogger(__name__)
+
+NOT_LINKED = (
+    "This chat is not linked to a member of the trading back office. To link it, open the dashboard's "
+    "Telegram page, press \u201cLink Telegram\u201d and follow the link (or send /start <code> here)."
+)
+HELP = (
+    "Commands:\n"
+    "/help \u2014 this list\n"
+    "/unlink \u2014 stop this chat from acting for you\n"
+    "Your roles are the same as on the dashboard; every action asks for confirmation."
+)
+PRIVATE_ONLY = "I only answer in a private chat."
+
+
+def _linked_text(link) -> str:
+    organization = link.organization.name if link.organization else "none of your organizations yet"
+    return f"Linked to {link.user.get_username()}. Commands act on {organization}.\n\n{HELP}"
+
+
+async def _private(update: Update) -> bool:
+    chat = update.effective_chat
+    if chat is None:
+        return False
+    if chat.type != ChatType.PRIVATE:
+        if update.effective_message:
+            await update.effective_message.reply_text(PRIVATE_ONLY)
+        return False
+    return True
+
+
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """`/start <code>` links the chat; `/start` alone greets a linked chat or says how to link."""
+    if not await _private(update):
+        return
+    chat_id = update.effective_chat.id
+    message = update.effective_message
+    if context.args:
+        username = update.effective_user.username if update.effective_user else ""
+        try:
+            link = await sync_to_async(link_claim)(code=context.args[0], chat_id=chat_id, username=username or "")
+        except ApplicationError as exc:
+            await message.reply_text(exc.message)
+            return
+        link = await sync_to_async(link_for_chat)(chat_id)
+        await message.reply_text(_linked_text(link))
+        return
+    link = await sync_to_async(link_for_chat)(chat_id)
+    await message.reply_text(_linked_text(link) if link else NOT_LINKED)
+
+
+async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if not await _private(update):
+        return
+    link = await sync_to_async(link_for_chat)(update.effective_chat.id)
+    await update.effective_message.reply_text(HELP if link else NOT_LINKED)
+
+
+async def unlink(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if not await _private(update):
+        return
+    link = await sync_to_async(link_for_chat)(update.effective_chat.id)
+    if link is None:
+        await update.effective_message.reply_text(NOT_LINKED)
+        return
+    await sync_to_async(link_remove)(link=link, source=EventSource.TELEGRAM)
+    await update.effective_message.reply_text("Unlinked: this chat can no longer act for you.")
+
+
+async def anything_else(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Text or an unknown command: a linked chat is pointed at /help, an unknown one refused."""
+    if not await _private(update):
+        return
+    link = await sync_to_async(link_for_chat)(update.effective_chat.id)
+    if update.effective_message:
+        await update.effective_message.reply_text("Unknown command; /help lists them." if link else NOT_LINKED)
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A handler's failure is logged (never the update's text) and answered; the bot keeps running."""
+    logger.error("Telegram update failed: %s", type(context.error).__name__, exc_info=context.error)
+    if isinstance(update, Update) and update.effective_message:
+        try:
+            await update.effective_message.reply_text("Something went wrong; nothing was changed. Try again.")
+        except Exception:
+            logger.warning("Could not answer the failed update.")
+
+
+def add_handlers(app: Application) -> Application:
+    app.add_handler(CommandHandler("start", start))
+    app.add_handler(CommandHandler("help", help_command))
+    app.add_handler(CommandHandler("unlink", unlink))
+    app.add_handler(MessageHandler(filters.ALL, anything_else))
+    app.add_error_handler(on_error)
+    return app
+
+
+def build_application(*, token: str | None = None, base_url: str | None = None) -> Application:
+    token = token or settings.TELEGRAM_BOT_TOKEN
+    if not token:
+        raise ApplicationError("Set TELEGRAM_BOT_TOKEN to run the Telegram bot.", field="TELEGRAM_BOT_TOKEN")
+    base = base_url or f"{settings.TELEGRAM_API_BASE_URL.rstrip('/')}/bot"
+    builder: ApplicationBuilder = Application.builder().token(token).base_url(base).concurrent_updates(True)
+    return add_handlers(builder.build())

@@ -1,0 +1,130 @@
+"""Linking a member's Telegram chat: a one-time code from the dashboard, claimed by `/start
+<code>` in the chat; unlinking from either side. Every link and unlink is an audit event in each
+of the member's organizations (the chat reaches all of them). Codes are never logged or stored:
+only their SHA-256."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import re
+import secrets
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from chatops.models import TelegramLink, TelegramLinkCode
+from core.errors import ApplicationError
+from core.events import EventSource, event_record
+from organizations.models import Membership
+
+logger = logging.getLogger(__name__)
+
+# Telegram's deep-link start parameter: up to 64 of A-Z, a-z, 0-9, _ and -.
+CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+INVALID_CODE = "This link code is unknown, already used or expired. Make a new one on the dashboard."
+
+
+def code_digest(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def link_ttl() -> dt.timedelta:
+    return dt.timedelta(minutes=int(getattr(settings, "TELEGRAM_LINK_CODE_MINUTES", 15)))
+
+
+def deep_link(code: str) -> str | None:
+    """https://t.me/<bot>?start=<code>, when the bot's username is configured."""
+    username = (getattr(settings, "TELEGRAM_BOT_USERNAME", "") or "").lstrip("@")
+    return f"https://t.me/{username}?start={code}" if username else None
+
+
+def _audit(*, user, kind: str, message: str, source: str, data: dict) -> None:
+    for organization_id in Membership.objects.filter(user=user).values_list("organization_id", flat=True):
+        event_record(organization_id=organization_id, kind=kind, message=message, actor=user, source=source, data=data)
+
+
+def link_code_create(*, user, now: dt.datetime | None = None) -> tuple[str, dt.datetime]:
+    """A new one-time code for `user` (their earlier unused codes stop working). Returns the code,
+    shown once, and when it expires."""
+    if not Membership.objects.filter(user=user).exists():
+        raise ApplicationError("Only a member of an organization can link Telegram.", code="permission_denied")
+    now = now or timezone.now()
+    code = secrets.token_urlsafe(24)  # 32 characters of [A-Za-z0-9_-]
+    expires_at = now + link_ttl()
+    with transaction.atomic():
+        TelegramLinkCode.objects.filter(user=user, used_at__isnull=True).delete()
+        TelegramLinkCode.objects.create(user=user, code_hash=code_digest(code), expires_at=expires_at)
+    return code, expires_at
+
+
+def link_claim(*, code: str, chat_id: int, username: str = "", now: dt.datetime | None = None) -> TelegramLink:
+    """`/start <code>` from a private chat: the code's member is linked to this chat. A code works
+    once and until it expires; a chat linked to another member is refused (unlink it first).
+    A member linking a new chat moves their link to it."""
+    now = now or timezone.now()
+    code = (code or "").strip()
+    if not CODE_PATTERN.match(code):
+        raise ApplicationError(INVALID_CODE, field="code", code="invalid_code")
+    with transaction.atomic():
+        row = (
+            TelegramLinkCode.objects.select_for_update()
+            .select_related("user")
+            .filter(code_hash=code_digest(code), used_at__isnull=True, expires_at__gt=now)
+            .first()
+        )
+        if row is None:
+            raise ApplicationError(INVALID_CODE, field="code", code="invalid_code")
+        user = row.user
+        taken = TelegramLink.objects.filter(chat_id=chat_id).exclude(user=user).exists()
+        if taken:
+            raise ApplicationError(
+                "This chat is already linked to another member; send /unlink here first.", code="chat_taken"
+            )
+        row.used_at = now
+        row.save(update_fields=["used_at"])
+        first_org = (
+            Membership.objects.filter(user=user)
+            .order_by("organization__name")
+            .values_list("organization_id", flat=True)
+            .first()
+        )
+        try:
+            link, _ = TelegramLink.objects.update_or_create(
+                user=user,
+                defaults={"chat_id": chat_id, "username": (username or "")[:64], "organization_id": first_org},
+            )
+        except IntegrityError:  # the chat was linked by someone else meanwhile
+            raise ApplicationError(
+                "This chat is already linked to another member; send /unlink here first.", code="chat_taken"
+            ) from None
+        _audit(
+            user=user,
+            kind="telegram.linked",
+            message=f"{user.get_username()} linked a Telegram chat{f' (@{username})' if username else ''}.",
+            source=EventSource.TELEGRAM,
+            data={"chat_id": chat_id},
+        )
+    return link
+
+
+def link_remove(*, link: TelegramLink, source: str = EventSource.DASHBOARD) -> None:
+    """Unlink, from the dashboard (the member) or from the chat (/unlink): the chat can do nothing
+    more until it is linked again."""
+    user = link.user
+    with transaction.atomic():
+        _audit(
+            user=user,
+            kind="telegram.unlinked",
+            message=f"{user.get_username()} unlinked their Telegram chat.",
+            source=source,
+            data={"chat_id": link.chat_id},
+        )
+        link.delete()
+
+
+def link_for_chat(chat_id: int) -> TelegramLink | None:
+    """The link of a chat, with its user and selected organization; None for an unknown chat."""
+    return TelegramLink.objects.select_related("user", "organization").filter(chat_id=chat_id).first()
