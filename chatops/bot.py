@@ -14,11 +14,21 @@ import logging
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from telegram import Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
-from telegram.ext import Application, ApplicationBuilder, CommandHandler, ContextTypes, MessageHandler, filters
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
 
-from chatops.services import link_claim, link_for_chat, link_remove
+from chatops import commands
+from chatops.commands import Reply, split_text
+from chatops.services import CODE_PATTERN, link_claim, link_for_chat, link_remove
 from core.errors import ApplicationError
 from core.events import EventSource
 
@@ -30,6 +40,11 @@ NOT_LINKED = (
 )
 HELP = (
     "Commands:\n"
+    "/status \u2014 the organization's bots and kill switch\n"
+    "/bots \u2014 every bot, paged\n"
+    "/bot <name|id> \u2014 one bot\n"
+    "/start <bot>, /stop <bot> \u2014 start or stop a bot (asks first)\n"
+    "/org [number] \u2014 your organizations; switch\n"
     "/help \u2014 this list\n"
     "/unlink \u2014 stop this chat from acting for you\n"
     "Your roles are the same as on the dashboard; every action asks for confirmation."
@@ -73,6 +88,85 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await message.reply_text(_linked_text(link) if link else NOT_LINKED)
 
 
+def _markup(reply: Reply) -> InlineKeyboardMarkup | None:
+    if not reply.buttons:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in reply.buttons]
+    )
+
+
+async def _send(update: Update, reply: Reply) -> None:
+    """The reply in pieces under 4,096 characters; the buttons go under the last piece."""
+    pieces = split_text(reply.text)
+    for index, piece in enumerate(pieces):
+        last = index == len(pieces) - 1
+        await update.effective_message.reply_text(piece, reply_markup=_markup(reply) if last else None)
+
+
+def linked(run):
+    """A command for linked chats: `run(link, args)` (sync, in a thread) returns the Reply; a
+    refusal (ApplicationError) is answered with its message; an unknown chat gets NOT_LINKED."""
+
+    async def handler(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if not await _private(update):
+            return
+        link = await sync_to_async(link_for_chat)(update.effective_chat.id)
+        if link is None:
+            await update.effective_message.reply_text(NOT_LINKED)
+            return
+        try:
+            reply = await sync_to_async(run)(link, list(context.args or []))
+        except ApplicationError as exc:
+            reply = Reply(exc.message)
+        await _send(update, reply)
+
+    return handler
+
+
+def _page(args: list[str]) -> int:
+    return int(args[0]) if args and args[0].isdigit() else 1
+
+
+async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """An inline button: a page of /bots, a confirmation, or Cancel. The data is looked up again
+    (chatops.commands.confirm); the query is always answered so the button stops spinning."""
+    query = update.callback_query
+    link = await sync_to_async(link_for_chat)(query.message.chat.id) if query.message else None
+    if link is None:
+        await query.answer(NOT_LINKED[:200], show_alert=True)
+        return
+    data = query.data or ""
+    try:
+        if data == "cancel":
+            reply = Reply("Cancelled; nothing was done.")
+        elif data.startswith("bots:"):
+            reply = await sync_to_async(commands.bots_command)(link, _page([data[5:]]))
+        elif data.startswith("do:"):
+            reply = await sync_to_async(commands.confirm)(link, data)
+        else:
+            reply = Reply("That button is not one of mine any more.")
+    except ApplicationError as exc:
+        reply = Reply(exc.message)
+    await query.answer()
+    await query.edit_message_text(split_text(reply.text)[0], reply_markup=_markup(reply))
+
+
+async def start_or_link(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """`/start <code>` links the chat. In a linked chat `/start <bot>` asks to start that bot; an
+    argument that names no bot but has a code's shape is taken as a code (linking moves here)."""
+    if not await _private(update):
+        return
+    link = await sync_to_async(link_for_chat)(update.effective_chat.id)
+    ref = " ".join(context.args or [])
+    if link is not None and ref:
+        is_bot = await sync_to_async(commands.has_bot)(link, ref)
+        if is_bot or not CODE_PATTERN.match(ref):
+            await linked(lambda link, args: commands.ask(link, "start", ref))(update, context)
+            return
+    await start(update, context)
+
+
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not await _private(update):
         return
@@ -111,9 +205,15 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 def add_handlers(app: Application) -> Application:
-    app.add_handler(CommandHandler("start", start))
+    app.add_handler(CommandHandler("start", start_or_link))
     app.add_handler(CommandHandler("help", help_command))
     app.add_handler(CommandHandler("unlink", unlink))
+    app.add_handler(CommandHandler("org", linked(lambda link, args: commands.org_command(link, " ".join(args)))))
+    app.add_handler(CommandHandler("status", linked(lambda link, args: commands.status_command(link))))
+    app.add_handler(CommandHandler("bots", linked(lambda link, args: commands.bots_command(link, _page(args)))))
+    app.add_handler(CommandHandler("bot", linked(lambda link, args: commands.bot_command(link, " ".join(args)))))
+    app.add_handler(CommandHandler("stop", linked(lambda link, args: commands.ask(link, "stop", " ".join(args)))))
+    app.add_handler(CallbackQueryHandler(on_button))
     app.add_handler(MessageHandler(filters.ALL, anything_else))
     app.add_error_handler(on_error)
     return app
