@@ -11,6 +11,8 @@ The ORM is reached through `sync_to_async`: handlers run on the bot's event loop
 from __future__ import annotations
 
 import logging
+import time
+from collections import defaultdict, deque
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -19,10 +21,12 @@ from telegram.constants import ChatType
 from telegram.ext import (
     Application,
     ApplicationBuilder,
+    ApplicationHandlerStop,
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
@@ -44,6 +48,8 @@ HELP = (
     "/bots \u2014 every bot, paged\n"
     "/bot <name|id> \u2014 one bot\n"
     "/start <bot>, /stop <bot> \u2014 start or stop a bot (asks first)\n"
+    "/stopall \u2014 stop every running bot (asks first)\n"
+    "/kill \u2014 engage the kill switch (admins; asks first)\n"
     "/org [number] \u2014 your organizations; switch\n"
     "/help \u2014 this list\n"
     "/unlink \u2014 stop this chat from acting for you\n"
@@ -144,6 +150,8 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             reply = await sync_to_async(commands.bots_command)(link, _page([data[5:]]))
         elif data.startswith("do:"):
             reply = await sync_to_async(commands.confirm)(link, data)
+        elif data.startswith("org:"):
+            reply = await sync_to_async(commands.confirm_org)(link, data)
         else:
             reply = Reply("That button is not one of mine any more.")
     except ApplicationError as exc:
@@ -204,7 +212,51 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
             logger.warning("Could not answer the failed update.")
 
 
-def add_handlers(app: Application) -> Application:
+class ChatRateLimit:
+    """At most `per_minute` updates per chat in any 60 seconds (one polling process reads every
+    update, so the count is held here). Over it, the chat is told once how long to wait and
+    the rest is dropped unanswered."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self.seen: dict[int, deque[float]] = defaultdict(deque)
+        self.warned: dict[int, float] = {}
+
+    def wait_seconds(self, chat_id: int, now: float | None = None) -> float:
+        now = time.monotonic() if now is None else now
+        times = self.seen[chat_id]
+        while times and now - times[0] >= 60:
+            times.popleft()
+        if len(times) < self.per_minute:
+            times.append(now)
+            self.warned.pop(chat_id, None)
+            return 0.0
+        return 60 - (now - times[0])
+
+
+def throttle(limit: ChatRateLimit):
+    async def check(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        chat = update.effective_chat
+        if chat is None:
+            return
+        wait = limit.wait_seconds(chat.id)
+        if not wait:
+            return
+        if chat.id not in limit.warned:
+            limit.warned[chat.id] = wait
+            text = f"Too many commands: wait {int(wait) + 1} s."
+            if update.callback_query:
+                await update.callback_query.answer(text)
+            elif update.effective_message:
+                await update.effective_message.reply_text(text)
+        raise ApplicationHandlerStop
+
+    return check
+
+
+def add_handlers(app: Application, *, per_minute: int | None = None) -> Application:
+    per_minute = per_minute or int(getattr(settings, "TELEGRAM_RATE_PER_MINUTE", 30))
+    app.add_handler(TypeHandler(Update, throttle(ChatRateLimit(per_minute))), group=-1)
     app.add_handler(CommandHandler("start", start_or_link))
     app.add_handler(CommandHandler("help", help_command))
     app.add_handler(CommandHandler("unlink", unlink))
@@ -213,16 +265,20 @@ def add_handlers(app: Application) -> Application:
     app.add_handler(CommandHandler("bots", linked(lambda link, args: commands.bots_command(link, _page(args)))))
     app.add_handler(CommandHandler("bot", linked(lambda link, args: commands.bot_command(link, " ".join(args)))))
     app.add_handler(CommandHandler("stop", linked(lambda link, args: commands.ask(link, "stop", " ".join(args)))))
+    app.add_handler(CommandHandler("stopall", linked(lambda link, args: commands.ask_org(link, "stopall"))))
+    app.add_handler(CommandHandler("kill", linked(lambda link, args: commands.ask_org(link, "kill"))))
     app.add_handler(CallbackQueryHandler(on_button))
     app.add_handler(MessageHandler(filters.ALL, anything_else))
     app.add_error_handler(on_error)
     return app
 
 
-def build_application(*, token: str | None = None, base_url: str | None = None) -> Application:
+def build_application(
+    *, token: str | None = None, base_url: str | None = None, per_minute: int | None = None
+) -> Application:
     token = token or settings.TELEGRAM_BOT_TOKEN
     if not token:
         raise ApplicationError("Set TELEGRAM_BOT_TOKEN to run the Telegram bot.", field="TELEGRAM_BOT_TOKEN")
     base = base_url or f"{settings.TELEGRAM_API_BASE_URL.rstrip('/')}/bot"
     builder: ApplicationBuilder = Application.builder().token(token).base_url(base).concurrent_updates(True)
-    return add_handlers(builder.build())
+    return add_handlers(builder.build(), per_minute=per_minute)

@@ -23,6 +23,7 @@ from core.errors import ApplicationError
 from core.events import EventSource
 from organizations.models import Membership
 from risk.selectors import kill_switch_engaged
+from risk.services import kill_switch_engage
 
 MAX_TEXT = 4096
 PAGE = 15
@@ -168,6 +169,51 @@ def bot_command(link: TelegramLink, ref: str) -> Reply:
 
 # -- actions: ask, then confirm ---------------------------------------------------------------------
 ACTIONS = {"start": "Start", "stop": "Stop"}
+ORG_ACTIONS = ("stopall", "kill")
+
+
+def ask_org(link: TelegramLink, verb: str) -> Reply:
+    """`/stopall` (every running bot) or `/kill` (the kill switch): the question."""
+    membership = _need_membership(link)
+    name = membership.organization.name
+    if verb == "stopall":
+        running = _bots(link).filter(status__in=ACTIVE_STATUSES | {BotStatus.STARTING}).count()
+        if not running:
+            raise ApplicationError("No bot is running in this organization.")
+        return Reply(
+            f"Stop all {running} running bots of {name}?",
+            [[("Yes, stop them all", "org:stopall"), ("Cancel", "cancel")]],
+        )
+    return Reply(
+        f"Engage the kill switch of {name}? Every bot stops and none can start until it is released.",
+        [[("Yes, engage it", "org:kill"), ("Cancel", "cancel")]],
+    )
+
+
+def confirm_org(link: TelegramLink, data: str) -> Reply:
+    membership = _need_membership(link)
+    verb = data.partition(":")[2]
+    if verb == "kill":
+        kill_switch_engage(
+            organization=membership.organization,
+            user=link.user,
+            reason=f"Engaged from Telegram by {link.user.get_username()}",
+            source=EventSource.TELEGRAM,
+        )
+        return Reply(f"Kill switch of {membership.organization.name} engaged; its bots are stopping.")
+    if verb != "stopall":
+        raise ApplicationError("That button is not one of mine any more.")
+    stopped, refused = [], []
+    for bot in _bots(link).filter(status__in=ACTIVE_STATUSES | {BotStatus.STARTING}).order_by("name"):
+        try:
+            bot_stop(bot=bot, user=link.user, source=EventSource.TELEGRAM, reason="stop all, from Telegram")
+            stopped.append(bot.name)
+        except ApplicationError as exc:
+            refused.append(f"{bot.name}: {exc.message}")
+    text = f"Stopping {len(stopped)} bots" + (f": {', '.join(stopped)}." if stopped else ".")
+    if refused:
+        text += "\nNot stopped:\n" + "\n".join(refused)
+    return Reply(text)
 
 
 def ask(link: TelegramLink, verb: str, ref: str) -> Reply:

@@ -316,6 +316,7 @@ TELEGRAM_MODE = env.str("TELEGRAM_MODE", default="polling")
 TELEGRAM_WEBHOOK_SECRET = env.str("TELEGRAM_WEBHOOK_SECRET", default="")
 TELEGRAM_API_BASE_URL = env.str("TELEGRAM_API_BASE_URL", default="https://api.telegram.org")
 TELEGRAM_LINK_CODE_MINUTES = env.int("TELEGRAM_LINK_CODE_MINUTES", default=15)
+TELEGRAM_RATE_PER_MINUTE = env.int("TELEGRAM_RATE_PER_MINUTE", default=30)  # updates per chat
 
 # Analytics. Metric snapshots are kept at 1 minute for ANALYTICS_RAW_RETENTION_DAYS, then as hourly
 # rows until ANALYTICS_HOURLY_RETENTION_DAYS, then as daily rows.

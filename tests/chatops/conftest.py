@@ -17,9 +17,9 @@ TOKEN = "123456:TEST-token"
 
 
 class RunningBot:
-    def __init__(self, api: BotApiServer) -> None:
+    def __init__(self, api: BotApiServer, per_minute: int = 1000) -> None:
         self.api = api
-        self.app = build_application(token=TOKEN, base_url=api.base_url)
+        self.app = build_application(token=TOKEN, base_url=api.base_url, per_minute=per_minute)
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         self._stop: asyncio.Event | None = None
@@ -58,5 +58,13 @@ def botapi():
 @pytest.fixture
 def running_bot(transactional_db, botapi):
     bot = RunningBot(botapi).start()
+    yield bot
+    bot.stop()
+
+
+@pytest.fixture
+def strict_bot(transactional_db, botapi):
+    """The bot with a limit of 3 updates per chat per minute."""
+    bot = RunningBot(botapi, per_minute=3).start()
     yield bot
     bot.stop()
