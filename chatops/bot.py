@@ -175,22 +175,9 @@ async def start_or_link(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await start(update, context)
 
 
-async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    if not await _private(update):
-        return
-    link = await sync_to_async(link_for_chat)(update.effective_chat.id)
-    await update.effective_message.reply_text(HELP if link else NOT_LINKED)
-
-
-async def unlink(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    if not await _private(update):
-        return
-    link = await sync_to_async(link_for_chat)(update.effective_chat.id)
-    if link is None:
-        await update.effective_message.reply_text(NOT_LINKED)
-        return
-    await sync_to_async(link_remove)(link=link, source=EventSource.TELEGRAM)
-    await update.effective_message.reply_text("Unlinked: this chat can no longer act for you.")
+def _unlink(link, args: list[str]) -> Reply:
+    link_remove(link=link, source=EventSource.TELEGRAM)
+    return Reply("Unlinked: this chat can no longer act for you.")
 
 
 async def anything_else(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -258,8 +245,8 @@ def add_handlers(app: Application, *, per_minute: int | None = None) -> Applicat
     per_minute = per_minute or int(getattr(settings, "TELEGRAM_RATE_PER_MINUTE", 30))
     app.add_handler(TypeHandler(Update, throttle(ChatRateLimit(per_minute))), group=-1)
     app.add_handler(CommandHandler("start", start_or_link))
-    app.add_handler(CommandHandler("help", help_command))
-    app.add_handler(CommandHandler("unlink", unlink))
+    app.add_handler(CommandHandler("help", linked(lambda link, args: Reply(HELP))))
+    app.add_handler(CommandHandler("unlink", linked(_unlink)))
     app.add_handler(CommandHandler("org", linked(lambda link, args: commands.org_command(link, " ".join(args)))))
     app.add_handler(CommandHandler("status", linked(lambda link, args: commands.status_command(link))))
     app.add_handler(CommandHandler("bots", linked(lambda link, args: commands.bots_command(link, _page(args)))))
