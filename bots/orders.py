@@ -58,6 +58,9 @@ APPLIED_FIELDS = [
 ]
 TERMINAL = {OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED}
 CLIENT_ID_PREFIX = "bo"
+# Market orders that only take risk off, so an engaged kill switch lets them out: the switch's own
+# flattening and a member's manual close of a position.
+CLOSING_TAGS = ("flatten", "close")
 
 
 def client_order_id_for(*, account_id: int, bot_id: int | None, intent_key: str | None) -> str:
@@ -166,8 +169,8 @@ def orders_place(
 
     for intent in intents:
         _validate(account, intent)
-    if closing and not all(i.type == "market" and i.tag == "flatten" for i in intents):
-        raise ApplicationError("Only the kill switch's flattening orders pass an engaged switch.", code="kill_switch")
+    if closing and not all(i.type == "market" and i.tag in CLOSING_TAGS for i in intents):
+        raise ApplicationError("Only orders closing a position pass an engaged kill switch.", code="kill_switch")
     if intents and not closing and kill_switch_engaged(organization_id=account.organization_id):
         raise ApplicationError("The kill switch is engaged: no order can be placed.", code="kill_switch")
     gateway = gateway or Gateway(account)

@@ -254,6 +254,68 @@ def bot_flatten(*, bot: Bot, source: str = EventSource.SYSTEM) -> list:
     return placed
 
 
+def position_close(*, position: Position, user=None, source: str = EventSource.SYSTEM) -> Any:
+    """A member closes one open position of a native bot by hand: a market order for the whole
+    quantity on the other side (reduce-only on perpetuals), tagged `close`. Needs the trader role;
+    an engaged kill switch lets it out, since it only takes risk off. The bot keeps running (stop it
+    too if its strategy should not open again). Pressing twice places one order: the intent key
+    names the position and the quantity. Returns the Order; the position's exit reason is
+    `manual` once the fill closes it."""
+    from bots.orders import PlacementIntent, orders_place
+
+    position = Position.objects.select_related("bot__exchange_account").get(pk=position.pk)
+    bot = position.bot
+    require_role(user=user, organization=bot.organization_id, role=Role.TRADER, action="Closing a position")
+    if position.closed_at is not None or position.quantity == 0:
+        raise ApplicationError(f"The {position.symbol} position of {bot.name} is already closed.", field="position")
+    if bot.execution != BotExecution.NATIVE:
+        raise ApplicationError(
+            f"{bot.name} runs on {bot.get_execution_display()}: its positions are managed there; stop the bot to "
+            "close them.",
+            field="position",
+        )
+    amount = abs(position.quantity)
+    intent = PlacementIntent(
+        symbol=position.symbol,
+        side="sell" if position.quantity > 0 else "buy",
+        type="market",
+        amount=amount,
+        bot=bot,
+        intent_key=f"close:{position.pk}:{amount}",
+        tag="close",
+        reduce_only=bot.market_type == "perp",
+    )
+    Position.objects.filter(pk=position.pk, exit_reason="").update(exit_reason="manual")
+    try:
+        [order] = orders_place(account=bot.exchange_account, intents=[intent], closing=True)
+    except (ApplicationError, ExchangeError) as exc:
+        Position.objects.filter(pk=position.pk, closed_at__isnull=True, exit_reason="manual").update(exit_reason="")
+        bot_event_record(
+            organization_id=bot.organization_id,
+            bot=bot,
+            kind="position.close_failed",
+            message=f"Could not close {position.symbol} {position.quantity}: {exc}",
+            level=EventLevel.ERROR,
+            actor=user,
+            source=source,
+            data={"position": position.pk},
+        )
+        raise ApplicationError(f"Could not close the position: {exc}", field="position") from exc
+    if order.status == "rejected":
+        Position.objects.filter(pk=position.pk, closed_at__isnull=True, exit_reason="manual").update(exit_reason="")
+    bot_event_record(
+        organization_id=bot.organization_id,
+        bot=bot,
+        kind="position.closed_manually",
+        message=f"{intent.side} {amount} {position.symbol} at market closes the position by hand ({order.status}).",
+        level=EventLevel.WARNING,
+        actor=user,
+        source=source,
+        data={"position": position.pk, "client_order_id": order.client_order_id},
+    )
+    return order
+
+
 @live.batched
 def bots_pause_for_account(*, account, reason: str) -> int:
     """The exchange refused the account's credentials: stop trading on it until someone fixes

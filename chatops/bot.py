@@ -47,6 +47,13 @@ HELP = (
     "/status \u2014 the organization's bots and kill switch\n"
     "/bots \u2014 every bot, paged\n"
     "/bot <name|id> \u2014 one bot\n"
+    "/positions \u2014 open positions, each with a Close button\n"
+    "/close <position> \u2014 close a position at market (asks first)\n"
+    "/orders \u2014 open orders\n"
+    "/profit [days] \u2014 PnL of closed round trips, open positions, equity\n"
+    "/daily [n] \u2014 net PnL of the last n days\n"
+    "/balance \u2014 every exchange account's balances\n"
+    "/signals \u2014 the valid signals\n"
     "/start <bot>, /stop <bot> \u2014 start or stop a bot (asks first)\n"
     "/stopall \u2014 stop every running bot (asks first)\n"
     "/kill \u2014 engage the kill switch (admins; asks first)\n"
@@ -134,6 +141,15 @@ def _page(args: list[str]) -> int:
     return int(args[0]) if args and args[0].isdigit() else 1
 
 
+# The lists whose pages are buttons: `<verb>:<page>`.
+PAGED = {
+    "bots": commands.bots_command,
+    "positions": commands.positions_command,
+    "orders": commands.orders_command,
+    "signals": commands.signals_command,
+}
+
+
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """An inline button: a page of /bots, a confirmation, or Cancel. The data is looked up again
     (chatops.commands.confirm); the query is always answered so the button stops spinning."""
@@ -146,8 +162,11 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     try:
         if data == "cancel":
             reply = Reply("Cancelled; nothing was done.")
-        elif data.startswith("bots:"):
-            reply = await sync_to_async(commands.bots_command)(link, _page([data[5:]]))
+        elif data.partition(":")[0] in PAGED:
+            verb, _, page = data.partition(":")
+            reply = await sync_to_async(PAGED[verb])(link, _page([page]))
+        elif data.startswith("close:"):
+            reply = await sync_to_async(commands.ask_close)(link, data[6:])
         elif data.startswith("do:"):
             reply = await sync_to_async(commands.confirm)(link, data)
         elif data.startswith("org:"):
@@ -249,8 +268,13 @@ def add_handlers(app: Application, *, per_minute: int | None = None) -> Applicat
     app.add_handler(CommandHandler("unlink", linked(_unlink)))
     app.add_handler(CommandHandler("org", linked(lambda link, args: commands.org_command(link, " ".join(args)))))
     app.add_handler(CommandHandler("status", linked(lambda link, args: commands.status_command(link))))
-    app.add_handler(CommandHandler("bots", linked(lambda link, args: commands.bots_command(link, _page(args)))))
     app.add_handler(CommandHandler("bot", linked(lambda link, args: commands.bot_command(link, " ".join(args)))))
+    for verb, command in PAGED.items():
+        app.add_handler(CommandHandler(verb, linked(lambda link, args, command=command: command(link, _page(args)))))
+    app.add_handler(CommandHandler("close", linked(lambda link, args: commands.ask_close(link, " ".join(args)))))
+    app.add_handler(CommandHandler("profit", linked(lambda link, args: commands.profit_command(link, " ".join(args)))))
+    app.add_handler(CommandHandler("daily", linked(lambda link, args: commands.daily_command(link, " ".join(args)))))
+    app.add_handler(CommandHandler("balance", linked(lambda link, args: commands.balance_command(link))))
     app.add_handler(CommandHandler("stop", linked(lambda link, args: commands.ask(link, "stop", " ".join(args)))))
     app.add_handler(CommandHandler("stopall", linked(lambda link, args: commands.ask_org(link, "stopall"))))
     app.add_handler(CommandHandler("kill", linked(lambda link, args: commands.ask_org(link, "kill"))))

@@ -11,22 +11,33 @@ the link's organization.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
+from decimal import Decimal
 
-from django.db.models import Count
+from django.db.models import Count, F, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
 
-from bots.models import Bot
-from bots.services import bot_start, bot_stop
+from analytics.models import MetricSnapshot
+from bots.models import OPEN_ORDER_STATUSES, Bot, Order, Position
+from bots.services import bot_start, bot_stop, position_close
 from bots.state import ACTIVE_STATUSES, BotStatus
 from chatops.models import TelegramLink
 from core.errors import ApplicationError
 from core.events import EventSource
+from exchanges.errors import ExchangeError
+from exchanges.gateway import Gateway
+from exchanges.models import ExchangeAccount
+from exchanges.types import Balance
 from organizations.models import Membership
 from risk.selectors import kill_switch_engaged
 from risk.services import kill_switch_engage
+from signals.models import Signal
 
 MAX_TEXT = 4096
 PAGE = 15
+ZERO = Decimal("0")
 
 
 @dataclass
@@ -130,24 +141,35 @@ def status_command(link: TelegramLink) -> Reply:
     )
 
 
+def paged(title: str, lines: list[str], page: int, verb: str, row_buttons: list | None = None) -> Reply:
+    """One page of `lines` (PAGE a page) under `title`, with Previous / Next buttons whose data is
+    `<verb>:<page>`; `row_buttons[i]` (label, data), when given, is a button for line i."""
+    pages = max(1, (len(lines) + PAGE - 1) // PAGE)
+    page = min(max(page, 1), pages)
+    start = (page - 1) * PAGE
+    shown = lines[start : start + PAGE]
+    buttons = [[button] for button in (row_buttons or [])[start : start + PAGE]]
+    nav = []
+    if page > 1:
+        nav.append(("\u2039 Previous", f"{verb}:{page - 1}"))
+    if page < pages:
+        nav.append(("Next \u203a", f"{verb}:{page + 1}"))
+    if nav:
+        buttons.append(nav)
+    heading = f"{title}, page {page} of {pages}:" if pages > 1 else f"{title}:"
+    return Reply(heading + "\n" + "\n".join(shown), buttons)
+
+
 def bots_command(link: TelegramLink, page: int = 1) -> Reply:
     _need_membership(link)
     rows = list(_bots(link).order_by("name").values_list("pk", "name", "status", "strategy", "symbol", "mode"))
     if not rows:
         return Reply("No bots in this organization yet.")
-    pages = (len(rows) + PAGE - 1) // PAGE
-    page = min(max(page, 1), pages)
-    shown = rows[(page - 1) * PAGE : page * PAGE]
     lines = [
         f"#{pk} {name}: {status} \u00b7 {strategy} {symbol} ({mode})"
-        for pk, name, status, strategy, symbol, mode in shown
+        for pk, name, status, strategy, symbol, mode in rows
     ]
-    nav = []
-    if page > 1:
-        nav.append(("\u2039 Previous", f"bots:{page - 1}"))
-    if page < pages:
-        nav.append(("Next \u203a", f"bots:{page + 1}"))
-    return Reply(f"Bots, page {page} of {pages}:\n" + "\n".join(lines), [nav] if nav else [])
+    return paged("Bots", lines, page, "bots")
 
 
 def bot_command(link: TelegramLink, ref: str) -> Reply:
@@ -165,6 +187,204 @@ def bot_command(link: TelegramLink, ref: str) -> Reply:
     if bot.last_error:
         lines.append(f"Last error: {bot.last_error[:300]}")
     return Reply("\n".join(lines))
+
+
+def money(value: Decimal | None, places: int = 2) -> str:
+    """A Decimal for a chat message: fixed places, a sign on PnL-like figures left to the caller."""
+    if value is None:
+        return "\u2014"
+    return f"{value.quantize(Decimal(1).scaleb(-places)):,f}"
+
+
+def signed(value: Decimal | None, places: int = 2) -> str:
+    return money(value, places) if value is None or value < 0 else "+" + money(value, places)
+
+
+def qty(value: Decimal) -> str:
+    """A quantity without trailing zeros (0.1, not 0.100000000000000000)."""
+    return f"{value.normalize():f}"
+
+
+def _open_positions(link: TelegramLink):
+    return (
+        Position.objects.for_organization(link.organization_id)
+        .filter(closed_at__isnull=True)
+        .exclude(quantity=0)
+        .select_related("bot")
+        .order_by("bot__name", "symbol")
+    )
+
+
+def positions_command(link: TelegramLink, page: int = 1) -> Reply:
+    """Open positions: size, entry, unrealized PnL and liquidation price where known, each with a
+    Close button (which asks first)."""
+    _need_membership(link)
+    positions = list(_open_positions(link))
+    if not positions:
+        return Reply("No open positions in this organization.")
+    lines, buttons = [], []
+    for p in positions:
+        side = "long" if p.quantity > 0 else "short"
+        line = f"#{p.pk} {p.bot.name}: {side} {qty(abs(p.quantity))} {p.symbol} @ {money(p.average_entry_price, 4)}"
+        if p.unrealized_pnl is not None:
+            line += f", uPnL {signed(p.unrealized_pnl)}"
+        if p.liquidation_price is not None:
+            line += f", liq. {money(p.liquidation_price, 4)}"
+        lines.append(line)
+        buttons.append((f"Close #{p.pk} {p.symbol} ({p.bot.name})"[:60], f"close:{p.pk}"))
+    return paged("Open positions", lines, page, "positions", buttons)
+
+
+def orders_command(link: TelegramLink, page: int = 1) -> Reply:
+    _need_membership(link)
+    orders = list(
+        Order.objects.for_organization(link.organization_id)
+        .filter(status__in=OPEN_ORDER_STATUSES)
+        .select_related("bot")
+        .order_by("-created_at")[:500]
+    )
+    if not orders:
+        return Reply("No open orders in this organization.")
+    lines = []
+    for o in orders:
+        price = f" @ {money(o.price, 4)}" if o.price is not None else " at market"
+        filled = f", {qty(o.filled)} filled" if o.filled else ""
+        owner = o.bot.name if o.bot else "no bot"
+        lines.append(f"#{o.pk} {owner}: {o.side} {qty(o.amount)} {o.symbol}{price} ({o.status}{filled})")
+    return paged("Open orders", lines, page, "orders")
+
+
+NET = F("realized_pnl") - F("fees_paid") + F("funding")
+
+
+def _days(arg: str, *, default: int | None, most: int, name: str) -> int | None:
+    arg = (arg or "").strip()
+    if not arg:
+        return default
+    if not arg.isdigit() or not 1 <= int(arg) <= most:
+        raise ApplicationError(f"{name} takes a number of days from 1 to {most}, e.g. {name} 7.")
+    return int(arg)
+
+
+def profit_command(link: TelegramLink, arg: str = "") -> Reply:
+    """`/profit [days]`: round trips closed in the last `days` (all of them without), net of fees
+    and funding; the open positions' unrealized PnL; the bots' equity against their capital."""
+    membership = _need_membership(link)
+    days = _days(arg, default=None, most=3650, name="/profit")
+    closed = Position.objects.for_organization(link.organization_id).filter(closed_at__isnull=False)
+    if days:
+        closed = closed.filter(closed_at__gte=timezone.now() - dt.timedelta(days=days))
+    totals = closed.annotate(trip_net=NET).aggregate(
+        net=Sum("trip_net"), trips=Count("id"), wins=Count("id", filter=Q(trip_net__gt=0)), fees=Sum("fees_paid")
+    )
+    by_bot = list(closed.values("bot__name").annotate(net=Sum(NET)).order_by("-net").values_list("bot__name", "net"))
+    unrealized = _open_positions(link).aggregate(u=Sum("unrealized_pnl"), n=Count("id"))
+    latest = MetricSnapshot.objects.filter(bot=OuterRef("pk")).order_by("-ts")
+    marks = [
+        (equity, capital)
+        for equity, capital in _bots(link)
+        .annotate(equity=Subquery(latest.values("equity")[:1]))
+        .values_list("equity", "capital")
+        if equity is not None
+    ]
+    span = f"the last {days} days" if days else "all time"
+    trips = totals["trips"]
+    lines = [f"Profit of {membership.organization.name}, {span}:"]
+    if trips:
+        lines.append(
+            f"Closed: {trips} round trips, net {signed(totals['net'])} (fees {money(totals['fees'])}), "
+            f"{totals['wins']} won ({100 * totals['wins'] // trips}%)"
+        )
+        lines.append(f"Best bot: {by_bot[0][0]} {signed(by_bot[0][1])}")
+        if len(by_bot) > 1:
+            lines.append(f"Worst bot: {by_bot[-1][0]} {signed(by_bot[-1][1])}")
+    else:
+        lines.append("Closed: no round trip.")
+    if unrealized["n"]:
+        lines.append(f"Open: {unrealized['n']} positions, unrealized {signed(unrealized['u'] or ZERO)}")
+    if marks:
+        equity, capital = sum(e for e, _ in marks), sum(c for _, c in marks)
+        lines.append(f"Bots' equity {money(equity)} on capital {money(capital)} ({signed(equity - capital)})")
+    return Reply("\n".join(lines))
+
+
+def daily_command(link: TelegramLink, arg: str = "") -> Reply:
+    """`/daily [n]`: the last n UTC days (7 without), each with the net PnL and the number of
+    the round trips closed that day."""
+    _need_membership(link)
+    days = _days(arg, default=7, most=90, name="/daily")
+    today = timezone.now().astimezone(dt.UTC).date()
+    first = today - dt.timedelta(days=days - 1)
+    rows = (
+        Position.objects.for_organization(link.organization_id)
+        .filter(closed_at__gte=dt.datetime.combine(first, dt.time(), dt.UTC))
+        .annotate(day=TruncDate("closed_at", tzinfo=dt.UTC))
+        .values("day")
+        .annotate(net=Sum(NET), trips=Count("id"))
+    )
+    by_day = {row["day"]: row for row in rows}
+    lines, total = [], ZERO
+    for offset in range(days):
+        day = today - dt.timedelta(days=offset)
+        row = by_day.get(day)
+        net = row["net"] if row else ZERO
+        total += net
+        trips = row["trips"] if row else 0
+        lines.append(f"{day:%Y-%m-%d}  {signed(net):>12}  {trips} trade{'s' if trips != 1 else ''}")
+    return Reply(f"Daily net PnL, last {days} days (UTC):\n" + "\n".join(lines) + f"\nTotal {signed(total)}")
+
+
+def balance_command(link: TelegramLink) -> Reply:
+    """Each exchange account's balances: a live account's as the exchange reports them now, a
+    paper account's from its ledger. An account that cannot be read says why; the others are
+    still shown."""
+    _need_membership(link)
+    accounts = list(ExchangeAccount.objects.for_organization(link.organization_id).order_by("label"))
+    if not accounts:
+        return Reply("No exchange account in this organization.")
+    blocks = []
+    for account in accounts:
+        head = f"{account.label} ({account.exchange})"
+        if account.is_paper:
+            held = [Balance(b.asset, b.free, b.locked) for b in account.paper_balances.all()]
+        elif account.status == "paused":
+            blocks.append(f"{head}: paused \u2014 {account.status_reason or 'credentials refused'}")
+            continue
+        else:
+            try:
+                held = list(Gateway(account).balances().values())
+            except ExchangeError as exc:
+                blocks.append(f"{head}: could not be read ({type(exc).__name__}: {str(exc)[:200]})")
+                continue
+        held = sorted((b for b in held if b.total), key=lambda b: b.total, reverse=True)
+        if not held:
+            blocks.append(f"{head}: empty")
+            continue
+        rows = [f"  {b.asset} {qty(b.total)}" + (f" ({qty(b.used)} in orders)" if b.used else "") for b in held[:12]]
+        if len(held) > 12:
+            rows.append(f"  \u2026 and {len(held) - 12} more assets")
+        blocks.append(head + "\n" + "\n".join(rows))
+    return Reply("Balances:\n" + "\n\n".join(blocks))
+
+
+def signals_command(link: TelegramLink, page: int = 1) -> Reply:
+    """The organization's signals that are still valid, newest first."""
+    _need_membership(link)
+    now = timezone.now()
+    signals = list(
+        Signal.objects.for_organization(link.organization_id)
+        .filter(valid_until__gt=now)
+        .select_related("source")
+        .order_by("-created_at")[:300]
+    )
+    if not signals:
+        return Reply("No valid signal in this organization right now.")
+    lines = [
+        f"#{s.pk} {s.symbol} {s.timeframe}: {s.side} ({s.kind}), confidence {int(s.confidence * 100)}%, "
+        f"{s.source.name}, {s.created_at:%m-%d %H:%M} UTC"
+        for s in signals
+    ]
+    return paged("Valid signals", lines, page, "signals")
 
 
 # -- actions: ask, then confirm ---------------------------------------------------------------------
@@ -230,12 +450,42 @@ def ask(link: TelegramLink, verb: str, ref: str) -> Reply:
     )
 
 
+def find_position(link: TelegramLink, ref: str) -> Position:
+    ref = (ref or "").strip().lstrip("#")
+    if not ref.isdigit():
+        raise ApplicationError("Name the position by its number: /positions lists them (e.g. /close 12).")
+    position = _open_positions(link).filter(pk=int(ref)).first()
+    if position is None:
+        raise ApplicationError(f"No open position #{ref} in this organization; /positions lists them.")
+    return position
+
+
+def ask_close(link: TelegramLink, ref: str) -> Reply:
+    """`/close <position>` or a Close button under /positions: the question."""
+    _need_membership(link)
+    position = find_position(link, ref)
+    side = "sell" if position.quantity > 0 else "buy"
+    return Reply(
+        f"Close #{position.pk}: {qty(abs(position.quantity))} {position.symbol} of {position.bot.name} "
+        f"(entry {money(position.average_entry_price, 4)}) with a market {side}? The bot keeps running.",
+        [[("Yes, close it", f"do:close:{position.pk}"), ("Cancel", "cancel")]],
+    )
+
+
 def confirm(link: TelegramLink, data: str) -> Reply:
     """A pressed confirmation button: the action, through the dashboard's services."""
     _need_membership(link)
-    verb, _, bot_id = data.partition(":")[2].partition(":")
-    if verb not in ACTIONS or not bot_id.isdigit():
+    verb, _, ref = data.partition(":")[2].partition(":")
+    if verb not in (*ACTIONS, "close") or not ref.isdigit():
         raise ApplicationError("That button is not one of mine any more.")
+    if verb == "close":
+        position = find_position(link, ref)
+        order = position_close(position=position, user=link.user, source=EventSource.TELEGRAM)
+        price = f" at {money(order.average, 4)}" if order.average else ""
+        return Reply(
+            f"Market {order.side} {qty(order.amount)} {order.symbol} for {position.bot.name}: {order.status}{price}."
+        )
+    bot_id = ref
     bot = find_bot(link, bot_id)
     if verb == "start":
         bot = bot_start(bot=bot, user=link.user, source=EventSource.TELEGRAM)
