@@ -2,20 +2,26 @@
 
 Only private chats are served. A chat that is not linked gets one polite refusal (how to link)
 and nothing else; `/start <code>` links it (chatops.services.link_claim) and `/unlink` unlinks it.
-The ORM is reached through `sync_to_async`: handlers run on the bot's event loop.
+Handlers run on the bot's event loop and reach the ORM through `orm()`: a small pool of threads
+(TELEGRAM_DB_THREADS), so many chats are served at once instead of one after another.
 
 `build_application()` makes the Application from settings (token, Bot API base URL); the
-`telegram_bot` management command runs it with long polling.
+`telegram_bot` management command runs it with long polling, or registers the webhook that
+`chatops.views.telegram_webhook` serves (`WebhookRunner`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
+import threading
 import time
 from collections import defaultdict, deque
+from concurrent.futures import ThreadPoolExecutor
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import close_old_connections, connections
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
 from telegram.ext import (
@@ -65,7 +71,70 @@ HELP = (
 PRIVATE_ONLY = "I only answer in a private chat."
 
 
-def _linked_text(link) -> str:
+# -- the database threads ---------------------------------------------------------------------------
+class OrmPool:
+    """The threads the handlers reach the database from. Each call starts and ends like a Django
+    request (stale connections are dropped); `close()` closes every thread's connection, which a
+    thread can only do for itself, so it sends one blocking task to each thread at once."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.executor = ThreadPoolExecutor(size, thread_name_prefix="telegram-orm")
+
+    @staticmethod
+    def _call(fn, *args):
+        close_old_connections()
+        try:
+            return fn(*args)
+        finally:
+            close_old_connections()
+
+    async def run(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self.executor, functools.partial(self._call, fn, *args))
+
+    def close(self) -> None:
+        barrier = threading.Barrier(self.size)
+
+        def close_here() -> None:
+            connections.close_all()
+            barrier.wait(timeout=10)
+
+        for future in [self.executor.submit(close_here) for _ in range(self.size)]:
+            future.result(timeout=15)
+        self.executor.shutdown(wait=True)
+
+
+_pool: OrmPool | None = None
+_pool_lock = threading.Lock()
+
+
+def orm(fn):
+    """`await orm(fn)(*args)`: `fn(*args)` on a database thread."""
+
+    async def call(*args):
+        global _pool
+        with _pool_lock:
+            if _pool is None:
+                _pool = OrmPool(int(getattr(settings, "TELEGRAM_DB_THREADS", 8)))
+            pool = _pool
+        return await pool.run(fn, *args)
+
+    return call
+
+
+def orm_close() -> None:
+    """Close the database threads and their connections (the bot shutting down)."""
+    global _pool
+    with _pool_lock:
+        pool, _pool = _pool, None
+    if pool is not None:
+        pool.close()
+
+
+def _linked_text_for(chat_id: int) -> str:
+    link = link_for_chat(chat_id)
+    if link is None:
+        return NOT_LINKED
     organization = link.organization.name if link.organization else "none of your organizations yet"
     return f"Linked to {link.user.get_username()}. Commands act on {organization}.\n\n{HELP}"
 
@@ -86,19 +155,20 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not await _private(update):
         return
     chat_id = update.effective_chat.id
-    message = update.effective_message
     if context.args:
-        username = update.effective_user.username if update.effective_user else ""
-        try:
-            link = await sync_to_async(link_claim)(code=context.args[0], chat_id=chat_id, username=username or "")
-        except ApplicationError as exc:
-            await message.reply_text(exc.message)
-            return
-        link = await sync_to_async(link_for_chat)(chat_id)
-        await message.reply_text(_linked_text(link))
-        return
-    link = await sync_to_async(link_for_chat)(chat_id)
-    await message.reply_text(_linked_text(link) if link else NOT_LINKED)
+        username = (update.effective_user.username if update.effective_user else "") or ""
+        text = await orm(_claim)(context.args[0], chat_id, username)
+    else:
+        text = await orm(_linked_text_for)(chat_id)
+    await update.effective_message.reply_text(text)
+
+
+def _claim(code: str, chat_id: int, username: str) -> str:
+    try:
+        link_claim(code=code, chat_id=chat_id, username=username)
+    except ApplicationError as exc:
+        return exc.message
+    return _linked_text_for(chat_id)
 
 
 def _markup(reply: Reply) -> InlineKeyboardMarkup | None:
@@ -124,17 +194,21 @@ def linked(run):
     async def handler(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if not await _private(update):
             return
-        link = await sync_to_async(link_for_chat)(update.effective_chat.id)
-        if link is None:
-            await update.effective_message.reply_text(NOT_LINKED)
-            return
-        try:
-            reply = await sync_to_async(run)(link, list(context.args or []))
-        except ApplicationError as exc:
-            reply = Reply(exc.message)
+        reply = await orm(_run_linked)(update.effective_chat.id, run, list(context.args or []))
         await _send(update, reply)
 
     return handler
+
+
+def _run_linked(chat_id: int, run, args: list[str]) -> Reply:
+    """The chat's link and the command in one trip to a database thread."""
+    link = link_for_chat(chat_id)
+    if link is None:
+        return Reply(NOT_LINKED)
+    try:
+        return run(link, args)
+    except ApplicationError as exc:
+        return Reply(exc.message)
 
 
 def _page(args: list[str]) -> int:
@@ -154,29 +228,35 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """An inline button: a page of /bots, a confirmation, or Cancel. The data is looked up again
     (chatops.commands.confirm); the query is always answered so the button stops spinning."""
     query = update.callback_query
-    link = await sync_to_async(link_for_chat)(query.message.chat.id) if query.message else None
-    if link is None:
+    chat_id = query.message.chat.id if query.message else None
+    reply = await orm(_button_reply)(chat_id, query.data or "")
+    if reply is None:
         await query.answer(NOT_LINKED[:200], show_alert=True)
         return
-    data = query.data or ""
-    try:
-        if data == "cancel":
-            reply = Reply("Cancelled; nothing was done.")
-        elif data.partition(":")[0] in PAGED:
-            verb, _, page = data.partition(":")
-            reply = await sync_to_async(PAGED[verb])(link, _page([page]))
-        elif data.startswith("close:"):
-            reply = await sync_to_async(commands.ask_close)(link, data[6:])
-        elif data.startswith("do:"):
-            reply = await sync_to_async(commands.confirm)(link, data)
-        elif data.startswith("org:"):
-            reply = await sync_to_async(commands.confirm_org)(link, data)
-        else:
-            reply = Reply("That button is not one of mine any more.")
-    except ApplicationError as exc:
-        reply = Reply(exc.message)
     await query.answer()
     await query.edit_message_text(split_text(reply.text)[0], reply_markup=_markup(reply))
+
+
+def _button_reply(chat_id: int | None, data: str) -> Reply | None:
+    """What a pressed button does (None: the chat is not linked)."""
+    link = link_for_chat(chat_id) if chat_id is not None else None
+    if link is None:
+        return None
+    try:
+        if data == "cancel":
+            return Reply("Cancelled; nothing was done.")
+        verb, _, rest = data.partition(":")
+        if verb in PAGED:
+            return PAGED[verb](link, _page([rest]))
+        if verb == "close":
+            return commands.ask_close(link, rest)
+        if verb == "do":
+            return commands.confirm(link, data)
+        if verb == "org":
+            return commands.confirm_org(link, data)
+        return Reply("That button is not one of mine any more.")
+    except ApplicationError as exc:
+        return Reply(exc.message)
 
 
 async def start_or_link(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -184,14 +264,17 @@ async def start_or_link(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     argument that names no bot but has a code's shape is taken as a code (linking moves here)."""
     if not await _private(update):
         return
-    link = await sync_to_async(link_for_chat)(update.effective_chat.id)
     ref = " ".join(context.args or [])
-    if link is not None and ref:
-        is_bot = await sync_to_async(commands.has_bot)(link, ref)
-        if is_bot or not CODE_PATTERN.match(ref):
-            await linked(lambda link, args: commands.ask(link, "start", ref))(update, context)
-            return
+    if ref and await orm(_names_a_bot)(update.effective_chat.id, ref):
+        await linked(lambda link, args: commands.ask(link, "start", ref))(update, context)
+        return
     await start(update, context)
+
+
+def _names_a_bot(chat_id: int, ref: str) -> bool:
+    """In a linked chat, `/start <ref>` starts a bot when ref names one or cannot be a code."""
+    link = link_for_chat(chat_id)
+    return link is not None and (commands.has_bot(link, ref) or not CODE_PATTERN.match(ref))
 
 
 def _unlink(link, args: list[str]) -> Reply:
@@ -203,9 +286,9 @@ async def anything_else(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     """Text or an unknown command: a linked chat is pointed at /help, an unknown one refused."""
     if not await _private(update):
         return
-    link = await sync_to_async(link_for_chat)(update.effective_chat.id)
+    linked_chat = await orm(link_for_chat)(update.effective_chat.id) is not None
     if update.effective_message:
-        await update.effective_message.reply_text("Unknown command; /help lists them." if link else NOT_LINKED)
+        await update.effective_message.reply_text("Unknown command; /help lists them." if linked_chat else NOT_LINKED)
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -291,5 +374,68 @@ def build_application(
     if not token:
         raise ApplicationError("Set TELEGRAM_BOT_TOKEN to run the Telegram bot.", field="TELEGRAM_BOT_TOKEN")
     base = base_url or f"{settings.TELEGRAM_API_BASE_URL.rstrip('/')}/bot"
-    builder: ApplicationBuilder = Application.builder().token(token).base_url(base).concurrent_updates(True)
+    builder: ApplicationBuilder = (
+        Application.builder().token(token).base_url(base).concurrent_updates(True).post_shutdown(_on_shutdown)
+    )
     return add_handlers(builder.build(), per_minute=per_minute)
+
+
+async def _on_shutdown(app: Application) -> None:
+    await asyncio.to_thread(orm_close)
+
+
+ALLOWED_UPDATES = ["message", "callback_query"]
+
+
+async def webhook_set(app: Application, *, url: str, secret: str) -> None:
+    """Tell Telegram to post updates to `url` with `secret` in the secret-token header."""
+    await app.bot.set_webhook(url=url, secret_token=secret, allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False)
+
+
+class WebhookRunner:
+    """The Application for webhook mode, inside a web process: initialized once on its own event
+    loop in a thread, fed one update at a time by the webhook view, which waits for the update
+    to be handled before answering Telegram (an update in flight when the process dies is not
+    acknowledged, so Telegram sends it again)."""
+
+    def __init__(self, app: Application) -> None:
+        self.app = app
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="telegram-webhook", daemon=True)
+        self.thread.start()
+        self._call(self.app.initialize(), timeout=30)
+
+    def _call(self, coroutine, *, timeout: float):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def process(self, data: dict, *, timeout: float = 25) -> None:
+        update = Update.de_json(data, self.app.bot)
+        self._call(self.app.process_update(update), timeout=timeout)
+
+    def stop(self) -> None:
+        try:
+            self._call(self.app.shutdown(), timeout=30)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+            self.loop.close()
+
+
+_runner: WebhookRunner | None = None
+_runner_lock = threading.Lock()
+
+
+def webhook_runner() -> WebhookRunner:
+    global _runner
+    with _runner_lock:
+        if _runner is None:
+            _runner = WebhookRunner(build_application())
+        return _runner
+
+
+def webhook_runner_stop() -> None:
+    global _runner
+    with _runner_lock:
+        runner, _runner = _runner, None
+    if runner is not None:
+        runner.stop()

@@ -28,5 +28,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include("api.urls")),
     path("analytics/", include("analytics.urls")),
+    path("telegram/", include("chatops.urls")),
     path("", include("dashboard.urls")),
 ]

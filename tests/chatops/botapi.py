@@ -2,15 +2,22 @@
 getUpdates (long polling on a queue of updates the test pushes), sendMessage, editMessageText,
 answerCallbackQuery, setWebhook/deleteWebhook/getWebhookInfo. It keeps every chat's messages so
 a test reads what the bot said, and refuses what Telegram refuses (a text over 4,096 characters,
-an unknown message to edit, a wrong token)."""
+an unknown message to edit, a wrong token, getUpdates while a webhook is set).
+
+With a webhook set, updates are posted to its URL as Telegram does: JSON, one at a time, with
+the secret token in X-Telegram-Bot-Api-Secret-Token; an update that is not answered 2xx is sent
+again (three tries), and every answer is kept in `deliveries`."""
 
 from __future__ import annotations
 
 import itertools
 import json
+import queue
 import re
 import threading
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -41,6 +48,9 @@ class BotApiServer:
         self.sent: list[Sent] = []
         self.answered: list[dict[str, Any]] = []
         self.webhook: dict[str, Any] = {}
+        self.deliveries: list[tuple[int, int]] = []  # (update_id, HTTP status) of each webhook post
+        self._outbox: queue.Queue = queue.Queue()
+        self._deliverer = threading.Thread(target=self._deliver_forever, daemon=True)
         self.calls: list[str] = []
         self.cond = threading.Condition()
         self._update_ids = itertools.count(1)
@@ -79,9 +89,11 @@ class BotApiServer:
 
     def __enter__(self) -> BotApiServer:
         self.thread.start()
+        self._deliverer.start()
         return self
 
     def __exit__(self, *exc) -> None:
+        self._outbox.put(None)
         with self.cond:
             self.cond.notify_all()
         self.httpd.shutdown()
@@ -97,9 +109,50 @@ class BotApiServer:
     def push(self, update: dict[str, Any]) -> int:
         with self.cond:
             update = {"update_id": next(self._update_ids), **update}
-            self.updates.append(update)
+            if self.webhook.get("url"):
+                self._outbox.put(update)
+            else:
+                self.updates.append(update)
             self.cond.notify_all()
         return update["update_id"]
+
+    def _deliver_forever(self) -> None:
+        while (update := self._outbox.get()) is not None:
+            for _attempt in range(3):
+                status = self._post(update)
+                with self.cond:
+                    self.deliveries.append((update["update_id"], status))
+                    self.cond.notify_all()
+                if 200 <= status < 300:
+                    break
+                time.sleep(0.2)
+
+    def _post(self, update: dict[str, Any]) -> int:
+        headers = {"Content-Type": "application/json"}
+        if self.webhook.get("secret_token"):
+            headers["X-Telegram-Bot-Api-Secret-Token"] = self.webhook["secret_token"]
+        # The URL was checked http(s) by setWebhook.
+        request = urllib.request.Request(self.webhook["url"], data=json.dumps(update).encode(), headers=headers)  # noqa: S310
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+        except OSError:
+            return 0
+
+    def wait_delivered(self, update_id: int, timeout: float = 15) -> list[int]:
+        """The HTTP statuses our webhook answered for the update, once it was answered 2xx or tried three times."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                statuses = [status for uid, status in self.deliveries if uid == update_id]
+                if any(200 <= s < 300 for s in statuses) or len(statuses) >= 3:
+                    return statuses
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"update {update_id} was not delivered: {statuses}")
+                self.cond.wait(left)
 
     def send_text(self, chat_id: int, text: str, *, username: str | None = None, chat_type: str = "private") -> int:
         """A user types `text` in their chat with the bot."""
@@ -251,7 +304,13 @@ class BotApiServer:
         return self.ok(True)
 
     def api_set_webhook(self, fields):
-        self.webhook = {"url": fields.get("url", ""), "secret_token": fields.get("secret_token")}
+        url = str(fields.get("url") or "")
+        if url and not url.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+            return self.bad("bad webhook: An HTTPS URL must be provided for webhook")
+        secret = fields.get("secret_token")
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(secret)):
+            return self.bad("secret token contains unallowed characters")
+        self.webhook = {"url": url, "secret_token": secret, "allowed_updates": fields.get("allowed_updates")}
         return self.ok(True)
 
     def api_delete_webhook(self, fields):
