@@ -61,6 +61,8 @@ class AlertChannelAdmin(OrganizationScopedAdmin):
             return ", ".join(config.get("emails") or []) or "—"
         if obj.kind == "telegram":
             return f"chat {config.get('chat_id', '—')}"
+        if obj.kind == "members":
+            return f"linked members, {config.get('min_role', 'viewer')} and up"
         return obj.masked_webhook_url or "—"
 
     @admin.display(description="bot token")

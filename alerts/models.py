@@ -20,13 +20,16 @@ class ChannelKind(models.TextChoices):
     WEBHOOK = "webhook", "Webhook (signed JSON)"
     SLACK = "slack", "Slack"
     DISCORD = "discord", "Discord"
+    MEMBERS = "members", "Telegram: each linked member"
 
 
 class AlertChannel(OrganizationOwned):
     """One place to send alerts to.
 
     `config` holds what is not secret: `{"emails": [...]}` for email, `{"chat_id": ...}` (and
-    optionally `api_url`, a self-hosted Bot API server) for Telegram. The secrets (the Telegram
+    optionally `api_url`, a self-hosted Bot API server) for Telegram, and for `members` (the
+    platform's Telegram bot, to every member who linked a chat) optionally `{"min_role": ...}`,
+    the lowest role told, with action buttons each member's role allows. The secrets (the Telegram
     bot token, the webhook URL, which for Slack and Discord embeds a token, and the HMAC key of a
     generic webhook) are encrypted and write-only: shown masked, never logged or returned.
     """

@@ -38,6 +38,7 @@ from alerts.models import (
     DeliveryStatus,
 )
 from alerts.transports import Notice, TransportError, transport_for
+from organizations.models import Role
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +102,12 @@ def channel_validate(*, channel: AlertChannel) -> None:
         api_url = config.get("api_url")
         if api_url is not None and not (isinstance(api_url, str) and api_url.startswith(("http://", "https://"))):
             raise ValidationError({"config": "api_url must be an http(s) URL."})
+    elif kind == ChannelKind.MEMBERS:
+        role = config.get("min_role", Role.VIEWER)
+        if role not in Role.values:
+            raise ValidationError({"config": f"min_role must be one of {', '.join(Role.values)}."})
+        if channel.bot_token or channel.webhook_url or channel.signing_secret:
+            raise ValidationError({"config": "A members channel uses the platform's Telegram bot: it takes no secret."})
     else:
         url = channel.webhook_url or ""
         if not url.startswith(("https://", "http://")):

@@ -284,10 +284,14 @@ class DiscordTransport(HttpTransport):
         return {"content": notice.text()[: MAX_TEXT["discord"]], "allowed_mentions": {"parse": []}}
 
 
+# Higher apps add theirs in their AppConfig.ready() (chatops: `members`, the platform's own bot).
 TRANSPORTS: dict[str, type[Transport]] = {
     t.kind: t for t in (EmailTransport, TelegramTransport, WebhookTransport, SlackTransport, DiscordTransport)
 }
 
 
 def transport_for(channel: AlertChannel) -> Transport:
-    return TRANSPORTS[channel.kind](channel)
+    transport = TRANSPORTS.get(channel.kind)
+    if transport is None:
+        raise TransportError(f"No transport delivers {channel.kind!r} channels in this process.", permanent=True)
+    return transport(channel)

@@ -234,6 +234,10 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await query.answer(NOT_LINKED[:200], show_alert=True)
         return
     await query.answer()
+    if (query.data or "").startswith("ab:"):
+        # Under an alert: the answer is a new message, so the alert stays readable.
+        await query.message.reply_text(split_text(reply.text)[0], reply_markup=_markup(reply))
+        return
     await query.edit_message_text(split_text(reply.text)[0], reply_markup=_markup(reply))
 
 
@@ -254,6 +258,8 @@ def _button_reply(chat_id: int | None, data: str) -> Reply | None:
             return commands.confirm(link, data)
         if verb == "org":
             return commands.confirm_org(link, data)
+        if verb == "ab":
+            return commands.alert_action(link, data)
         return Reply("That button is not one of mine any more.")
     except ApplicationError as exc:
         return Reply(exc.message)

@@ -30,7 +30,7 @@ from exchanges.errors import ExchangeError
 from exchanges.gateway import Gateway
 from exchanges.models import ExchangeAccount
 from exchanges.types import Balance
-from organizations.models import Membership
+from organizations.models import ROLE_RANK, Membership, Role
 from risk.selectors import kill_switch_engaged
 from risk.services import kill_switch_engage
 from signals.models import Signal
@@ -385,6 +385,33 @@ def signals_command(link: TelegramLink, page: int = 1) -> Reply:
         for s in signals
     ]
     return paged("Valid signals", lines, page, "signals")
+
+
+# -- buttons under alerts ---------------------------------------------------------------------------
+def alert_action(link: TelegramLink, data: str) -> Reply:
+    """A button under an alert (chatops.alerts): `ab:bot:<id>` shows the bot, `ab:stop:<id>` asks
+    to stop it. The bot may belong to another of the member's organizations than the chat's
+    current one: the chat then switches to it, and says so. Stopping is checked against the
+    member's role there, here and again when Yes is pressed."""
+    verb, _, ref = data.partition(":")[2].partition(":")
+    if verb not in ("bot", "stop") or not ref.isdigit():
+        raise ApplicationError("That button is not one of mine any more.")
+    bot = Bot.objects.filter(pk=int(ref), organization__memberships__user_id=link.user_id).first()
+    if bot is None:
+        raise ApplicationError("That bot is not in any of your organizations.")
+    note = ""
+    if bot.organization_id != link.organization_id:
+        TelegramLink.objects.filter(pk=link.pk).update(organization_id=bot.organization_id)
+        link.organization_id = bot.organization_id
+        note = f"\n(Commands now act on {bot.organization.name}.)"
+    if verb == "bot":
+        reply = bot_command(link, ref)
+    else:
+        role = _need_membership(link).role
+        if ROLE_RANK[Role(role)] < ROLE_RANK[Role.TRADER]:
+            raise ApplicationError(f"Stopping a bot needs the trader role; you are {role} in {bot.organization.name}.")
+        reply = ask(link, "stop", ref)
+    return Reply(reply.text + note, reply.buttons)
 
 
 # -- actions: ask, then confirm ---------------------------------------------------------------------
