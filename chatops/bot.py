@@ -73,9 +73,10 @@ PRIVATE_ONLY = "I only answer in a private chat."
 
 # -- the database threads ---------------------------------------------------------------------------
 class OrmPool:
-    """The threads the handlers reach the database from. Each call starts and ends like a Django
-    request (stale connections are dropped); `close()` closes every thread's connection, which a
-    thread can only do for itself, so it sends one blocking task to each thread at once."""
+    """The threads the handlers reach the database from. Each call starts like a Django request
+    (a connection past CONN_MAX_AGE or broken is dropped); `close()` closes every thread's
+    connection, which a thread can only do for itself, so it sends one blocking task to each
+    thread at once."""
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -83,11 +84,8 @@ class OrmPool:
 
     @staticmethod
     def _call(fn, *args):
-        close_old_connections()
-        try:
-            return fn(*args)
-        finally:
-            close_old_connections()
+        close_old_connections()  # as at the start of a request: drop a connection past its age or broken
+        return fn(*args)
 
     async def run(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self.executor, functools.partial(self._call, fn, *args))
@@ -381,7 +379,15 @@ def build_application(
         raise ApplicationError("Set TELEGRAM_BOT_TOKEN to run the Telegram bot.", field="TELEGRAM_BOT_TOKEN")
     base = base_url or f"{settings.TELEGRAM_API_BASE_URL.rstrip('/')}/bot"
     builder: ApplicationBuilder = (
-        Application.builder().token(token).base_url(base).concurrent_updates(True).post_shutdown(_on_shutdown)
+        Application.builder()
+        .token(token)
+        .base_url(base)
+        .concurrent_updates(True)
+        # httpx's pool scans every connection for each request: a few connections, reused, serve a
+        # burst of replies faster than one per reply.
+        .connection_pool_size(int(getattr(settings, "TELEGRAM_HTTP_CONNECTIONS", 16)))
+        .pool_timeout(10)
+        .post_shutdown(_on_shutdown)
     )
     return add_handlers(builder.build(), per_minute=per_minute)
 
@@ -421,6 +427,7 @@ class WebhookRunner:
     def stop(self) -> None:
         try:
             self._call(self.app.shutdown(), timeout=30)
+            orm_close()  # Application.shutdown() does not run post_shutdown; run_polling does
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(10)

@@ -141,14 +141,17 @@ def status_command(link: TelegramLink) -> Reply:
     )
 
 
-def paged(title: str, lines: list[str], page: int, verb: str, row_buttons: list | None = None) -> Reply:
-    """One page of `lines` (PAGE a page) under `title`, with Previous / Next buttons whose data is
-    `<verb>:<page>`; `row_buttons[i]` (label, data), when given, is a button for line i."""
-    pages = max(1, (len(lines) + PAGE - 1) // PAGE)
+def paged(title: str, rows, page: int, verb: str, line, button=None, *, empty: str) -> Reply:
+    """One page (PAGE rows) of `rows` (a queryset: counted, and only the page is fetched) under
+    `title`, each row written by `line(row)` and, with `button`, given the button `button(row)`
+    (label, data); Previous / Next buttons carry `<verb>:<page>`. No rows: the `empty` text."""
+    total = rows.count()
+    if not total:
+        return Reply(empty)
+    pages = max(1, (total + PAGE - 1) // PAGE)
     page = min(max(page, 1), pages)
-    start = (page - 1) * PAGE
-    shown = lines[start : start + PAGE]
-    buttons = [[button] for button in (row_buttons or [])[start : start + PAGE]]
+    shown = list(rows[(page - 1) * PAGE : page * PAGE])
+    buttons = [[button(row)] for row in shown] if button else []
     nav = []
     if page > 1:
         nav.append(("\u2039 Previous", f"{verb}:{page - 1}"))
@@ -157,19 +160,18 @@ def paged(title: str, lines: list[str], page: int, verb: str, row_buttons: list 
     if nav:
         buttons.append(nav)
     heading = f"{title}, page {page} of {pages}:" if pages > 1 else f"{title}:"
-    return Reply(heading + "\n" + "\n".join(shown), buttons)
+    return Reply(heading + "\n" + "\n".join(line(row) for row in shown), buttons)
 
 
 def bots_command(link: TelegramLink, page: int = 1) -> Reply:
     _need_membership(link)
-    rows = list(_bots(link).order_by("name").values_list("pk", "name", "status", "strategy", "symbol", "mode"))
-    if not rows:
-        return Reply("No bots in this organization yet.")
-    lines = [
-        f"#{pk} {name}: {status} \u00b7 {strategy} {symbol} ({mode})"
-        for pk, name, status, strategy, symbol, mode in rows
-    ]
-    return paged("Bots", lines, page, "bots")
+    rows = _bots(link).order_by("name", "pk").values_list("pk", "name", "status", "strategy", "symbol", "mode")
+
+    def line(row) -> str:
+        pk, name, status, strategy, symbol, mode = row
+        return f"#{pk} {name}: {status} \u00b7 {strategy} {symbol} ({mode})"
+
+    return paged("Bots", rows, page, "bots", line, empty="No bots in this organization yet.")
 
 
 def bot_command(link: TelegramLink, ref: str) -> Reply:
@@ -211,7 +213,7 @@ def _open_positions(link: TelegramLink):
         .filter(closed_at__isnull=True)
         .exclude(quantity=0)
         .select_related("bot")
-        .order_by("bot__name", "symbol")
+        .order_by("bot__name", "symbol", "pk")
     )
 
 
@@ -219,39 +221,41 @@ def positions_command(link: TelegramLink, page: int = 1) -> Reply:
     """Open positions: size, entry, unrealized PnL and liquidation price where known, each with a
     Close button (which asks first)."""
     _need_membership(link)
-    positions = list(_open_positions(link))
-    if not positions:
-        return Reply("No open positions in this organization.")
-    lines, buttons = [], []
-    for p in positions:
+    positions = _open_positions(link)
+
+    def line(p: Position) -> str:
         side = "long" if p.quantity > 0 else "short"
-        line = f"#{p.pk} {p.bot.name}: {side} {qty(abs(p.quantity))} {p.symbol} @ {money(p.average_entry_price, 4)}"
+        text = f"#{p.pk} {p.bot.name}: {side} {qty(abs(p.quantity))} {p.symbol} @ {money(p.average_entry_price, 4)}"
         if p.unrealized_pnl is not None:
-            line += f", uPnL {signed(p.unrealized_pnl)}"
+            text += f", uPnL {signed(p.unrealized_pnl)}"
         if p.liquidation_price is not None:
-            line += f", liq. {money(p.liquidation_price, 4)}"
-        lines.append(line)
-        buttons.append((f"Close #{p.pk} {p.symbol} ({p.bot.name})"[:60], f"close:{p.pk}"))
-    return paged("Open positions", lines, page, "positions", buttons)
+            text += f", liq. {money(p.liquidation_price, 4)}"
+        return text
+
+    def button(p: Position) -> tuple[str, str]:
+        return (f"Close #{p.pk} {p.symbol} ({p.bot.name})"[:60], f"close:{p.pk}")
+
+    return paged(
+        "Open positions", positions, page, "positions", line, button, empty="No open positions in this organization."
+    )
 
 
 def orders_command(link: TelegramLink, page: int = 1) -> Reply:
     _need_membership(link)
-    orders = list(
+    orders = (
         Order.objects.for_organization(link.organization_id)
         .filter(status__in=OPEN_ORDER_STATUSES)
         .select_related("bot")
-        .order_by("-created_at")[:500]
+        .order_by("-created_at", "-pk")
     )
-    if not orders:
-        return Reply("No open orders in this organization.")
-    lines = []
-    for o in orders:
+
+    def line(o: Order) -> str:
         price = f" @ {money(o.price, 4)}" if o.price is not None else " at market"
         filled = f", {qty(o.filled)} filled" if o.filled else ""
         owner = o.bot.name if o.bot else "no bot"
-        lines.append(f"#{o.pk} {owner}: {o.side} {qty(o.amount)} {o.symbol}{price} ({o.status}{filled})")
-    return paged("Open orders", lines, page, "orders")
+        return f"#{o.pk} {owner}: {o.side} {qty(o.amount)} {o.symbol}{price} ({o.status}{filled})"
+
+    return paged("Open orders", orders, page, "orders", line, empty="No open orders in this organization.")
 
 
 NET = F("realized_pnl") - F("fees_paid") + F("funding")
@@ -370,21 +374,22 @@ def balance_command(link: TelegramLink) -> Reply:
 def signals_command(link: TelegramLink, page: int = 1) -> Reply:
     """The organization's signals that are still valid, newest first."""
     _need_membership(link)
-    now = timezone.now()
-    signals = list(
+    signals = (
         Signal.objects.for_organization(link.organization_id)
-        .filter(valid_until__gt=now)
+        .filter(valid_until__gt=timezone.now())
         .select_related("source")
-        .order_by("-created_at")[:300]
+        .order_by("-created_at", "-pk")
     )
-    if not signals:
-        return Reply("No valid signal in this organization right now.")
-    lines = [
-        f"#{s.pk} {s.symbol} {s.timeframe}: {s.side} ({s.kind}), confidence {int(s.confidence * 100)}%, "
-        f"{s.source.name}, {s.created_at:%m-%d %H:%M} UTC"
-        for s in signals
-    ]
-    return paged("Valid signals", lines, page, "signals")
+
+    def line(s: Signal) -> str:
+        return (
+            f"#{s.pk} {s.symbol} {s.timeframe}: {s.side} ({s.kind}), confidence {int(s.confidence * 100)}%, "
+            f"{s.source.name}, {s.created_at:%m-%d %H:%M} UTC"
+        )
+
+    return paged(
+        "Valid signals", signals, page, "signals", line, empty="No valid signal in this organization right now."
+    )
 
 
 # -- buttons under alerts ---------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from chatops.bot import build_application
+from chatops.bot import build_application, orm_close
 from tests.chatops.botapi import BotApiServer
 
 TOKEN = "123456:TEST-token"
@@ -32,7 +32,9 @@ class RunningBot:
             await self._stop.wait()
             await self.app.updater.stop()
             await self.app.stop()
-        # Leaving the context shuts the application down, which closes its database threads.
+        # Application.shutdown() (leaving the context) does not run post_shutdown: close the
+        # database threads' connections here, as run_polling would.
+        await asyncio.to_thread(orm_close)
 
     def start(self) -> RunningBot:
         self.thread.start()
