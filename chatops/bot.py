@@ -38,7 +38,7 @@ from telegram.ext import (
 
 from chatops import commands
 from chatops.commands import Reply, split_text
-from chatops.services import CODE_PATTERN, link_claim, link_for_chat, link_remove
+from chatops.services import CODE_PATTERN, link_claim, link_for_chat, link_remove, link_touch
 from core.errors import ApplicationError
 from core.events import EventSource
 
@@ -203,6 +203,7 @@ def _run_linked(chat_id: int, run, args: list[str]) -> Reply:
     link = link_for_chat(chat_id)
     if link is None:
         return Reply(NOT_LINKED)
+    link_touch(link)
     try:
         return run(link, args)
     except ApplicationError as exc:

@@ -128,3 +128,11 @@ def link_remove(*, link: TelegramLink, source: str = EventSource.DASHBOARD) -> N
 def link_for_chat(chat_id: int) -> TelegramLink | None:
     """The link of a chat, with its user and selected organization; None for an unknown chat."""
     return TelegramLink.objects.select_related("user", "organization").filter(chat_id=chat_id).first()
+
+
+def link_touch(link: TelegramLink, *, now: dt.datetime | None = None) -> None:
+    """Note the chat's last command (at most once a minute, so a busy chat costs no write a command)."""
+    now = now or timezone.now()
+    if link.last_command_at is None or now - link.last_command_at >= dt.timedelta(minutes=1):
+        TelegramLink.objects.filter(pk=link.pk).update(last_command_at=now)
+        link.last_command_at = now

@@ -8,7 +8,18 @@ from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 
 pytest_plugins = ["tests.paper_fixtures"]
 
-OUR_APPS = ["organizations", "exchanges", "bots", "hummingbot", "risk", "analytics", "alerts", "backtest"]
+OUR_APPS = [
+    "organizations",
+    "exchanges",
+    "bots",
+    "hummingbot",
+    "risk",
+    "analytics",
+    "alerts",
+    "backtest",
+    "signals",
+    "chatops",
+]
 
 
 @pytest.fixture
