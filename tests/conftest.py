@@ -19,6 +19,7 @@ OUR_APPS = [
     "backtest",
     "signals",
     "chatops",
+    "dex",
 ]
 
 

@@ -329,3 +329,21 @@ class AiUsageFactory(factory.django.DjangoModelFactory):
     model = "gpt-4o-mini"
     prompt_tokens = 100
     completion_tokens = 20
+
+
+class GatewayConnectionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "dex.GatewayConnection"
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"gateway-{n}")
+    url = "http://127.0.0.1:15888"
+
+
+class DexWalletFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "dex.DexWallet"
+
+    connection = factory.SubFactory(GatewayConnectionFactory)
+    organization = factory.SelfAttribute("connection.organization")
+    address = factory.Sequence(lambda n: f"So1anaWa11et{n:020d}")

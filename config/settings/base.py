@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "strategies",
     "risk",
     "signals",
+    "dex",
     "bots",
     "hummingbot",
     "analytics",

@@ -7,6 +7,7 @@ from alerts.models import Alert, AlertChannel, AlertDelivery, AlertRule
 from analytics.models import MetricSnapshot
 from backtest.models import Backtest
 from bots.models import Bot, BotEvent, Fill, FundingPayment, Order, Position
+from dex.models import DexWallet, GatewayConnection
 from exchanges.models import ExchangeAccount
 from hummingbot.models import HummingbotDeployment, HummingbotInstance
 from organizations.models import ApiKey, Membership, Organization
@@ -40,6 +41,8 @@ SCOPED = [
     (WatchedMarket, factories.WatchedMarketFactory),
     (AiBudget, factories.AiBudgetFactory),
     (AiUsage, factories.AiUsageFactory),
+    (GatewayConnection, factories.GatewayConnectionFactory),
+    (DexWallet, factories.DexWalletFactory),
 ]
 
 
@@ -67,6 +70,8 @@ def _make(factory, org):
         return factory(source__organization=org)
     if factory is factories.AlertFactory:
         return factory(rule__organization=org)
+    if factory is factories.DexWalletFactory:
+        return factory(connection__organization=org)
     if factory is factories.AlertDeliveryFactory:
         return factory(alert__rule__organization=org)
     return factory(organization=org)

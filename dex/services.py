@@ -1,0 +1,277 @@
+"""Writes on Gateway connections and DEX wallets: role-checked (admin), validated, audited.
+
+A connection over plain HTTP must point at a loopback address (a local Gateway in dev mode):
+anything else would carry wallet keys and swaps in the clear. Over HTTPS it needs the client
+certificate and key of Gateway's mutual TLS. A wallet's private key is handed to Gateway and
+forgotten: only the address Gateway answers is stored, and no message names the key.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from core.errors import ApplicationError
+from core.events import EventLevel, EventSource, event_record
+from dex.client import GatewayClient
+from dex.models import DexWallet, GatewayConnection, GatewayStatus
+from exchanges.errors import ExchangeError
+from organizations.models import Organization, Role
+from organizations.permissions import require_role
+
+EDITABLE = ("name", "url", "network", "client_cert", "client_key", "ca_cert")
+# A Solana secret key in base58: 64 bytes encode to 87 or 88 characters (a 32-byte seed to 43-44).
+BASE58_KEY = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{43,90}$")
+BASE58_ADDRESS = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{32,44}$")
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def connection_validate(connection: GatewayConnection) -> None:
+    """Raise ApplicationError naming the field when the connection cannot be used safely."""
+    parts = urlsplit(connection.url or "")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ApplicationError("Give Gateway's address, e.g. http://127.0.0.1:15888.", field="url")
+    if parts.scheme == "http" and not _loopback(parts.hostname):
+        raise ApplicationError(
+            "Plain HTTP is for a local Gateway only (127.0.0.1 or localhost); a remote one needs https and "
+            "the client certificate.",
+            field="url",
+        )
+    if parts.scheme == "https" and not (connection.client_cert and connection.client_key):
+        raise ApplicationError(
+            "Gateway over https asks for a client certificate: give it and its key.", field="client_cert"
+        )
+    if connection.client_cert and "BEGIN CERTIFICATE" not in connection.client_cert:
+        raise ApplicationError("The client certificate must be PEM (-----BEGIN CERTIFICATE-----).", field="client_cert")
+    if connection.client_key and "PRIVATE KEY" not in connection.client_key:
+        raise ApplicationError("The client key must be PEM (-----BEGIN ... PRIVATE KEY-----).", field="client_key")
+    if connection.ca_cert and "BEGIN CERTIFICATE" not in connection.ca_cert:
+        raise ApplicationError("The CA certificate must be PEM (-----BEGIN CERTIFICATE-----).", field="ca_cert")
+    if not re.fullmatch(r"[a-z0-9-]{1,32}", connection.network or ""):
+        raise ApplicationError("network is a Solana network name such as mainnet-beta or devnet.", field="network")
+    try:
+        connection.full_clean(exclude=["organization"])
+    except ValidationError as exc:
+        name, messages = next(iter(exc.message_dict.items()))
+        raise ApplicationError(messages[0], field=None if name == "__all__" else name) from None
+
+
+def _event(connection: GatewayConnection, *, kind: str, message: str, user, source: str, level=EventLevel.INFO, **data):
+    event_record(
+        organization_id=connection.organization_id,
+        kind=kind,
+        message=message,
+        level=level,
+        data={"gateway": connection.pk, **data},
+        actor=user,
+        source=source,
+    )
+
+
+def connection_create(
+    *, organization: Organization, user=None, source: str = EventSource.SYSTEM, **values: Any
+) -> GatewayConnection:
+    require_role(user=user, organization=organization, role=Role.ADMIN, action="Adding a Gateway connection")
+    unknown = set(values) - set(EDITABLE)
+    if unknown:
+        raise ApplicationError(f"Unknown field: {sorted(unknown)[0]}.", field=sorted(unknown)[0])
+    connection = GatewayConnection(organization=organization, **values)
+    connection_validate(connection)
+    try:
+        with transaction.atomic():
+            connection.save()
+            _event(
+                connection,
+                kind="dex.gateway_added",
+                message=f"Gateway {connection.name} added ({connection.url}).",
+                user=user,
+                source=source,
+            )
+    except IntegrityError:
+        raise ApplicationError(f"A Gateway named {connection.name!r} exists already.", field="name") from None
+    return connection
+
+
+def connection_update(
+    *, connection: GatewayConnection, user=None, source: str = EventSource.SYSTEM, **values: Any
+) -> GatewayConnection:
+    require_role(
+        user=user, organization=connection.organization_id, role=Role.ADMIN, action="Changing a Gateway connection"
+    )
+    unknown = set(values) - set(EDITABLE)
+    if unknown:
+        raise ApplicationError(f"Unknown field: {sorted(unknown)[0]}.", field=sorted(unknown)[0])
+    connection = GatewayConnection.objects.get(pk=connection.pk)
+    for name, value in values.items():
+        setattr(connection, name, value)
+    connection_validate(connection)
+    connection.status, connection.status_reason = GatewayStatus.UNVERIFIED, ""
+    try:
+        with transaction.atomic():
+            connection.save()
+            changed = sorted(values)
+            _event(
+                connection,
+                kind="dex.gateway_changed",
+                message=f"Gateway {connection.name} changed: {', '.join(changed)}.",
+                user=user,
+                source=source,
+                fields=changed,
+            )
+    except IntegrityError:
+        raise ApplicationError(f"A Gateway named {connection.name!r} exists already.", field="name") from None
+    return connection
+
+
+def connection_verify(
+    *, connection: GatewayConnection, user=None, source: str = EventSource.SYSTEM
+) -> GatewayConnection:
+    """Check the server (`GET /`) and its Solana status (block, RPC and swap providers). The
+    connection becomes active with what it answered, or error with the reason; audited either way."""
+    require_role(user=user, organization=connection.organization_id, role=Role.TRADER, action="Checking a Gateway")
+    connection = GatewayConnection.objects.get(pk=connection.pk)
+    now = timezone.now()
+    try:
+        with GatewayClient.for_connection(connection, timeout=10) as client:
+            client.health()
+            status = client.chain_status(network=connection.network)
+    except ExchangeError as exc:
+        values = {"status": GatewayStatus.ERROR, "status_reason": exc.message[:500]}
+        outcome = (
+            "dex.gateway_unreachable",
+            f"Gateway {connection.name} failed its check: {exc.message}",
+            EventLevel.WARNING,
+        )
+    else:
+        values = {
+            "status": GatewayStatus.ACTIVE,
+            "status_reason": "",
+            "last_verified_at": now,
+            "block_number": status["currentBlockNumber"],
+            "rpc_provider": str(status.get("rpcProvider") or "")[:64],
+            "swap_provider": str(status.get("swapProvider") or "")[:64],
+        }
+        outcome = (
+            "dex.gateway_verified",
+            f"Gateway {connection.name} answers: Solana {status.get('network', connection.network)} at slot "
+            f"{status['currentBlockNumber']}.",
+            EventLevel.INFO,
+        )
+    with transaction.atomic():
+        GatewayConnection.objects.filter(pk=connection.pk).update(updated_at=now, **values)
+        for name, value in values.items():
+            setattr(connection, name, value)
+        kind, message, level = outcome
+        _event(connection, kind=kind, message=message, level=level, user=user, source=source)
+    return connection
+
+
+# -- wallets ----------------------------------------------------------------------------------------
+def wallet_add(
+    *, connection: GatewayConnection, private_key: str, label: str = "", user=None, source: str = EventSource.SYSTEM
+) -> DexWallet:
+    """Register a Solana wallet in Gateway (`POST /wallet/add`) and keep its address. The key is
+    checked for shape first, sent once, and dropped; a refusal says why without repeating it."""
+    require_role(user=user, organization=connection.organization_id, role=Role.ADMIN, action="Adding a wallet")
+    private_key = (private_key or "").strip()
+    if not BASE58_KEY.match(private_key):
+        raise ApplicationError(
+            "The private key must be a Solana secret key in base58 (87-88 characters).", field="private_key"
+        )
+    if connection.status != GatewayStatus.ACTIVE:
+        raise ApplicationError(f"Check Gateway {connection.name} first: it is {connection.status}.", field="connection")
+    try:
+        with GatewayClient.for_connection(connection) as client:
+            address = client.wallet_add(private_key=private_key)
+    except ExchangeError as exc:
+        raise ApplicationError(f"Gateway did not add the wallet: {exc.message.replace(private_key, '***')}") from None
+    finally:
+        private_key = ""
+    if not BASE58_ADDRESS.match(address):
+        raise ApplicationError("Gateway answered an address that is not a Solana address.")
+    with transaction.atomic():
+        wallet, created = DexWallet.objects.get_or_create(
+            connection=connection,
+            chain="solana",
+            address=address,
+            defaults={"organization_id": connection.organization_id, "label": label[:64]},
+        )
+        _event(
+            connection,
+            kind="dex.wallet_added",
+            message=f"Wallet {address} {'registered' if created else 'registered again'} in Gateway {connection.name}.",
+            user=user,
+            source=source,
+            address=address,
+        )
+    return wallet
+
+
+def wallet_remove(*, wallet: DexWallet, user=None, source: str = EventSource.SYSTEM) -> None:
+    """Remove the wallet from Gateway (`DELETE /wallet/remove`) and forget its address. A wallet
+    with swaps on record stays (their history names it); it is refused here."""
+    connection = wallet.connection
+    require_role(user=user, organization=connection.organization_id, role=Role.ADMIN, action="Removing a wallet")
+    try:
+        with GatewayClient.for_connection(connection) as client:
+            client.wallet_remove(address=wallet.address)
+    except ExchangeError as exc:
+        raise ApplicationError(f"Gateway did not remove the wallet: {exc.message}") from None
+    with transaction.atomic():
+        DexWallet.objects.filter(pk=wallet.pk).delete()
+        _event(
+            connection,
+            kind="dex.wallet_removed",
+            message=f"Wallet {wallet.address} removed from Gateway {connection.name}.",
+            user=user,
+            source=source,
+            address=wallet.address,
+        )
+
+
+def wallets_sync(*, connection: GatewayConnection, user=None, source: str = EventSource.SYSTEM) -> list[DexWallet]:
+    """Take in the Solana addresses Gateway holds that are not registered here (added to Gateway
+    directly, e.g. with its CLI); addresses Gateway no longer has are reported, not deleted."""
+    require_role(
+        user=user, organization=connection.organization_id, role=Role.ADMIN, action="Reading Gateway's wallets"
+    )
+    try:
+        with GatewayClient.for_connection(connection) as client:
+            addresses = [a for a in client.wallets() if BASE58_ADDRESS.match(a)]
+    except ExchangeError as exc:
+        raise ApplicationError(f"Gateway did not list its wallets: {exc.message}") from None
+    known = set(connection.wallets.values_list("address", flat=True))
+    added = [
+        DexWallet.objects.create(organization_id=connection.organization_id, connection=connection, address=a)
+        for a in addresses
+        if a not in known
+    ]
+    missing = sorted(known - set(addresses))
+    if added or missing:
+        _event(
+            connection,
+            kind="dex.wallets_synced",
+            message=f"Gateway {connection.name}: {len(added)} wallet(s) taken in"
+            + (f"; not in Gateway any more: {', '.join(missing)}" if missing else "")
+            + ".",
+            level=EventLevel.WARNING if missing else EventLevel.INFO,
+            user=user,
+            source=source,
+            added=[w.address for w in added],
+            missing=missing,
+        )
+    return added
