@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 
 from core.errors import ApplicationError
 from core.events import EventSource
-from dex.models import DexWallet, GatewayConnection
+from dex.models import DexSwap, DexWallet, GatewayConnection
 from dex.services import (
     EDITABLE,
     connection_create,
@@ -18,7 +18,7 @@ from dex.services import (
     wallet_add,
     wallets_sync,
 )
-from organizations.admin_base import OrganizationListFilter, OrganizationScopedAdmin
+from organizations.admin_base import OrganizationListFilter, OrganizationScopedAdmin, ReadOnlyAdminMixin
 
 
 class GatewayConnectionForm(forms.ModelForm):
@@ -156,3 +156,24 @@ class DexWalletAdmin(OrganizationScopedAdmin):
             wallet.address,
             wallet.chain,
         )
+
+
+@admin.register(DexSwap)
+class DexSwapAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
+    """Swaps as the chain settled them, with their signatures; written only by dex.swaps."""
+
+    list_display = [
+        "created_at",
+        "wallet",
+        "side",
+        "amount",
+        "base",
+        "quote",
+        "status",
+        "signature",
+        "amount_out",
+        "fee",
+    ]
+    list_filter = [OrganizationListFilter, "status", "side"]
+    search_fields = ["signature", "intent_key", "wallet__address"]
+    list_select_related = ["wallet"]

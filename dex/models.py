@@ -74,3 +74,60 @@ class DexWallet(OrganizationOwned):
 
     def __str__(self) -> str:
         return f"{self.label or self.chain} {self.address[:4]}\u2026{self.address[-4:]}"
+
+
+class SwapSide(models.TextChoices):
+    BUY = "buy", "Buy"  # buy exactly `amount` of the base token with the quote token
+    SELL = "sell", "Sell"  # sell exactly `amount` of the base token for the quote token
+
+
+class SwapStatus(models.TextChoices):
+    NEW = "new", "New"  # stored, nothing asked yet
+    QUOTED = "quoted", "Quoted"
+    SUBMITTED = "submitted", "Submitted"  # execute was sent: the outcome is not known yet
+    CONFIRMED = "confirmed", "Confirmed"
+    FAILED = "failed", "Failed"  # refused before sending, or failed on chain
+    EXPIRED = "expired", "Expired"  # never landed and cannot any more: safe to try again
+
+
+SWAP_TERMINAL = (SwapStatus.CONFIRMED, SwapStatus.FAILED, SwapStatus.EXPIRED)
+
+
+class DexSwap(OrganizationOwned):
+    """One swap through Gateway (Jupiter), written before anything is sent so that no outcome is
+    lost: quoted, then marked submitted before execute, then confirmed, failed or expired as the
+    chain tells. A submitted swap is never sent again; `intent_key` makes a retried request find
+    it. When execute's answer was lost (no signature), the wallet's balances before and after
+    decide once the transaction's blockhash can no longer land."""
+
+    wallet = models.ForeignKey(DexWallet, on_delete=models.PROTECT, related_name="swaps")
+    intent_key = models.CharField(max_length=96, help_text="Names the swap for its caller (a bot: bot:<id>:...).")
+    base = models.CharField(max_length=64, help_text="Base token symbol or mint.")
+    quote = models.CharField(max_length=64, help_text="Quote token symbol or mint.")
+    side = models.CharField(max_length=4, choices=SwapSide.choices)
+    amount = models.DecimalField(max_digits=38, decimal_places=18, help_text="Of the base token.")
+    slippage_bps = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=SwapStatus.choices, default=SwapStatus.NEW)
+    quote_id = models.CharField(max_length=64, blank=True)
+    quoted_price = models.DecimalField(max_digits=38, decimal_places=18, null=True, blank=True)
+    limit_amount = models.DecimalField(
+        max_digits=38, decimal_places=18, null=True, blank=True, help_text="Min out (sell) or max in (buy)."
+    )
+    signature = models.CharField(max_length=100, blank=True, db_index=True)
+    amount_in = models.DecimalField(max_digits=38, decimal_places=18, null=True, blank=True)
+    amount_out = models.DecimalField(max_digits=38, decimal_places=18, null=True, blank=True)
+    fee = models.DecimalField(max_digits=38, decimal_places=18, null=True, blank=True, help_text="In SOL.")
+    balances_before = models.JSONField(default=dict, blank=True, help_text="Base and quote, read before execute.")
+    error = models.CharField(max_length=500, blank=True)
+    polls = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["wallet", "intent_key"], name="dexswap_unique_intent")]
+        indexes = [models.Index(fields=["status", "submitted_at"], name="dexswap_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.amount} {self.base}/{self.quote} ({self.status})"

@@ -347,3 +347,17 @@ class DexWalletFactory(factory.django.DjangoModelFactory):
     connection = factory.SubFactory(GatewayConnectionFactory)
     organization = factory.SelfAttribute("connection.organization")
     address = factory.Sequence(lambda n: f"So1anaWa11et{n:020d}")
+
+
+class DexSwapFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "dex.DexSwap"
+
+    wallet = factory.SubFactory(DexWalletFactory)
+    organization = factory.SelfAttribute("wallet.organization")
+    intent_key = factory.Sequence(lambda n: f"swap-{n}")
+    base = "SOL"
+    quote = "USDC"
+    side = "sell"
+    amount = Decimal("1")
+    slippage_bps = 50

@@ -295,7 +295,14 @@ CELERY_BEAT_SCHEDULE = {
     "alerts-daily-summary": {"task": "alerts.tasks.daily_summary", "schedule": crontab(minute=5, hour=0)},
     # Each watched market's signal at its candle close (the newest closed candle, within a minute).
     "signals-compute": {"task": "signals.tasks.signals_compute_due", "schedule": 60.0, "options": {"expires": 50}},
+    # Submitted DEX swaps: confirmed, failed or expired from Gateway's transaction poll.
+    "dex-swaps-refresh": {"task": "dex.tasks.refresh_swaps", "schedule": 5.0, "options": {"expires": 10}},
 }
+
+# DEX swaps through Hummingbot Gateway (dex/). A swap still unseen this long after it was sent can
+# no longer land (Solana drops a transaction whose blockhash is ~150 slots old): it is expired.
+DEX_SWAP_EXPIRY_SECONDS = env.int("DEX_SWAP_EXPIRY_SECONDS", default=120)
+DEX_GATEWAY_TIMEOUT = env.float("DEX_GATEWAY_TIMEOUT", default=30.0)
 
 # The AI factor (signals/ai.py): any server speaking OpenAI's chat-completions API. Off while the
 # key is empty. Prices are USD per 1,000 tokens, to count each call against the organization's

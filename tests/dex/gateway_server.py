@@ -270,7 +270,13 @@ class GatewayServer:
         if outcome["status"] == "dropped" or tx["polls"] <= outcome.get("polls", 0):
             return 200, pending  # not (yet) seen at confirmed commitment
         status = 1 if outcome["status"] == "confirmed" else -1
+        changes = {}
+        if status == 1 and body.get("walletAddress") and body.get("tokens"):
+            quote = tx["quote"]
+            signed = {quote["tokenIn"]: -quote["amountIn"], quote["tokenOut"]: quote["amountOut"]}
+            changes = {"tokenBalanceChanges": {t: signed.get(t, 0.0) for t in body["tokens"]}}
         return 200, {
+            **changes,
             "currentBlock": current,
             "signature": sig,
             "txBlock": current - 2,

@@ -7,7 +7,7 @@ from alerts.models import Alert, AlertChannel, AlertDelivery, AlertRule
 from analytics.models import MetricSnapshot
 from backtest.models import Backtest
 from bots.models import Bot, BotEvent, Fill, FundingPayment, Order, Position
-from dex.models import DexWallet, GatewayConnection
+from dex.models import DexSwap, DexWallet, GatewayConnection
 from exchanges.models import ExchangeAccount
 from hummingbot.models import HummingbotDeployment, HummingbotInstance
 from organizations.models import ApiKey, Membership, Organization
@@ -43,6 +43,7 @@ SCOPED = [
     (AiUsage, factories.AiUsageFactory),
     (GatewayConnection, factories.GatewayConnectionFactory),
     (DexWallet, factories.DexWalletFactory),
+    (DexSwap, factories.DexSwapFactory),
 ]
 
 
@@ -72,6 +73,8 @@ def _make(factory, org):
         return factory(rule__organization=org)
     if factory is factories.DexWalletFactory:
         return factory(connection__organization=org)
+    if factory is factories.DexSwapFactory:
+        return factory(wallet__connection__organization=org)
     if factory is factories.AlertDeliveryFactory:
         return factory(alert__rule__organization=org)
     return factory(organization=org)
