@@ -3,6 +3,7 @@ from rest_framework.routers import DefaultRouter
 
 from api import views
 from api.backtests import BacktestViewSet
+from api.dex import DexSwapViewSet, DexWalletViewSet, GatewayConnectionViewSet
 from api.signals import SignalSourceViewSet, SignalViewSet, SignalWebhookView, WatchedMarketViewSet
 
 router = DefaultRouter()
@@ -26,6 +27,9 @@ router.register("backtests", BacktestViewSet, basename="backtest")
 router.register("signals/sources", SignalSourceViewSet, basename="signal-source")
 router.register("signals/watched-markets", WatchedMarketViewSet, basename="watched-market")
 router.register("signals", SignalViewSet, basename="signal")
+router.register("dex/gateways", GatewayConnectionViewSet, basename="dex-gateway")
+router.register("dex/wallets", DexWalletViewSet, basename="dex-wallet")
+router.register("dex/swaps", DexSwapViewSet, basename="dex-swap")
 
 app_name = "api"
 urlpatterns = [

@@ -226,6 +226,10 @@ def wallet_remove(*, wallet: DexWallet, user=None, source: str = EventSource.SYS
     with swaps on record stays (their history names it); it is refused here."""
     connection = wallet.connection
     require_role(user=user, organization=connection.organization_id, role=Role.ADMIN, action="Removing a wallet")
+    if wallet.swaps.exists():
+        raise ApplicationError(
+            f"Wallet {wallet.address} has swaps on record: it stays, so that their history names it.", field="wallet"
+        )
     try:
         with GatewayClient.for_connection(connection) as client:
             client.wallet_remove(address=wallet.address)

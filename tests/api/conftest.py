@@ -12,6 +12,7 @@ from signals.models import WatchedMarket
 from tests.factories import (
     BotEventFactory,
     BotFactory,
+    DexSwapFactory,
     FillFactory,
     HummingbotDeploymentFactory,
     OrderFactory,
@@ -65,7 +66,11 @@ def b_objects(org_b, bob):
     order = OrderFactory(bot=bot)
     deployment = HummingbotDeploymentFactory(organization=org_b, bot__organization=org_b)
     signal_source = SignalSourceFactory(organization=org_b, kind="webhook")
+    swap = DexSwapFactory(wallet__connection__organization=org_b)
     return {
+        "gateway": swap.wallet.connection,
+        "wallet": swap.wallet,
+        "swap": swap,
         "bot": bot,
         "order": order,
         "fill": FillFactory(order=order),

@@ -50,6 +50,11 @@ DETAIL_ROUTES = [
     ("get", "/api/v1/signals/watched-markets/{}/", "watched_market", None),
     ("delete", "/api/v1/signals/watched-markets/{}/", "watched_market", None),
     ("get", "/api/v1/signals/{}/", "signal", None),
+    ("get", "/api/v1/dex/gateways/{}/", "gateway", None),
+    ("post", "/api/v1/dex/gateways/{}/verify/", "gateway", {}),
+    ("get", "/api/v1/dex/wallets/{}/", "wallet", None),
+    ("delete", "/api/v1/dex/wallets/{}/", "wallet", None),
+    ("get", "/api/v1/dex/swaps/{}/", "swap", None),
 ]
 
 
