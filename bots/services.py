@@ -156,8 +156,13 @@ def bot_start_check(*, bot: Bot, user=None, action: str = "Starting a bot") -> N
         account = bot.exchange_account
         if account.status != ExchangeAccountStatus.ACTIVE or account.last_verified_at is None:
             raise ApplicationError("Live trading needs a verified, active exchange account.", field="exchange_account")
-        if not account.api_key or not account.api_secret:
-            raise ApplicationError("Live trading needs the account's API key and secret.", field="exchange_account")
+        if account.missing_credentials:
+            from exchanges.venues import credentials_sentence
+
+            raise ApplicationError(
+                f"Live trading needs the account's credentials: {credentials_sentence(account.exchange)}.",
+                field="exchange_account",
+            )
     if kill_switch_engaged(organization_id=bot.organization_id):
         raise ApplicationError("The kill switch is engaged: no bot can start until it is released.", code="kill_switch")
     bot_validate(bot=bot)

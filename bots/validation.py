@@ -29,12 +29,15 @@ def bot_validate(*, bot: Bot) -> None:
         raise ApplicationError(
             f"{bot.strategy} trades across two accounts: choose a second one.", field="secondary_exchange_account"
         )
-    if bot.mode == "paper" and not account.is_paper:
-        raise ApplicationError("A paper bot must use a paper exchange account.", field="exchange_account")
-    if bot.mode == "live" and account.is_paper:
-        raise ApplicationError(
-            "A live bot needs a real exchange account, not the paper exchange.", field="exchange_account"
-        )
+    for which, acc in (("exchange_account", account), ("secondary_exchange_account", second)):
+        if acc is None:
+            continue
+        if bot.mode == "paper" and not acc.is_simulated:
+            raise ApplicationError(
+                "A paper bot must use paper accounts (the paper exchange, or a paper DEX account).", field=which
+            )
+        if bot.mode == "live" and acc.is_simulated:
+            raise ApplicationError("A live bot needs real exchange accounts, not a paper one.", field=which)
     _market_validate(bot, account)
 
 
@@ -69,6 +72,14 @@ def _market_validate(bot: Bot, account) -> None:
     if perp and account.is_paper and leverage > account.paper_max_leverage:
         raise ApplicationError(
             f"The paper exchange allows at most {account.paper_max_leverage}x leverage.", field="leverage"
+        )
+    from exchanges.venues import external_venue
+
+    venue = external_venue(account.exchange)
+    if venue is not None and not venue.has_volume and Decimal(str((bot.params or {}).get("volume_spike", 0))) > 0:
+        raise ApplicationError(
+            f"{venue.label} candles carry no traded volume: set volume_spike to 0 to trade without the volume test.",
+            field="params.volume_spike",
         )
     direction = (bot.params or {}).get("direction", "long")
     if not perp and direction != "long":

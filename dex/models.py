@@ -131,3 +131,45 @@ class DexSwap(OrganizationOwned):
 
     def __str__(self) -> str:
         return f"{self.side} {self.amount} {self.base}/{self.quote} ({self.status})"
+
+
+DEX_LIVE = "jupiter"  # an ExchangeAccount.exchange: swaps from a wallet through Gateway
+DEX_PAPER = "jupiter_paper"  # quotes from Gateway, fills simulated in the paper ledger
+
+
+class DexAccount(OrganizationOwned):
+    """What makes an exchange account a DEX account: the Gateway that quotes (and swaps) for it,
+    the wallet it swaps from (live only), the slippage limit of its swaps and the pairs it
+    trades. Bots trade it like any exchange account: a market order is one swap."""
+
+    account = models.OneToOneField(
+        "exchanges.ExchangeAccount", on_delete=models.CASCADE, related_name="dex", help_text="Its exchange account."
+    )
+    connection = models.ForeignKey(GatewayConnection, on_delete=models.PROTECT, related_name="accounts")
+    wallet = models.ForeignKey(
+        DexWallet,
+        on_delete=models.PROTECT,
+        related_name="accounts",
+        null=True,
+        blank=True,
+        help_text="The wallet swaps are sent from (none for a paper account).",
+    )
+    slippage_bps = models.PositiveIntegerField(default=50, help_text="Each swap's slippage limit, in basis points.")
+    pairs = models.JSONField(default=list, blank=True, help_text='Pairs it trades, e.g. ["SOL/USDC"].')
+    quote_amount = models.DecimalField(
+        max_digits=38,
+        decimal_places=18,
+        default=1,
+        help_text="Base amount the price (bid and ask) is quoted for.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["account__label"]
+
+    def __str__(self) -> str:
+        return f"DEX account {self.account.label}"
+
+    @property
+    def is_paper(self) -> bool:
+        return self.wallet_id is None

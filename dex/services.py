@@ -279,3 +279,87 @@ def wallets_sync(*, connection: GatewayConnection, user=None, source: str = Even
             missing=missing,
         )
     return added
+
+
+# -- DEX accounts -----------------------------------------------------------------------------------
+PAIR = re.compile(r"^[A-Za-z0-9]{1,44}/[A-Za-z0-9]{1,44}$")
+
+
+def dex_account_create(
+    *,
+    organization: Organization,
+    connection: GatewayConnection,
+    label: str,
+    wallet: DexWallet | None = None,
+    pairs: list[str] | tuple[str, ...] = ("SOL/USDC",),
+    slippage_bps: int = 50,
+    quote_amount: Any = "1",
+    paper_balances: dict[str, Any] | None = None,
+    user=None,
+    source: str = EventSource.SYSTEM,
+):
+    """An exchange account bots trade a DEX with (admin role): live from `wallet`, or paper (no
+    wallet: Gateway's quotes, fills simulated, funded with `paper_balances`). It starts
+    unverified; verifying it checks that Gateway holds the wallet's key and quotes every pair."""
+    from decimal import Decimal, InvalidOperation
+
+    from dex.models import DEX_LIVE, DEX_PAPER, DexAccount
+    from exchanges.models import ExchangeAccount
+    from exchanges.paper import paper_balance_set
+
+    require_role(user=user, organization=organization, role=Role.ADMIN, action="Adding a DEX account")
+    if connection.organization_id != organization.pk:
+        raise ApplicationError("The Gateway connection belongs to another organization.", field="connection")
+    if wallet is not None and wallet.connection_id != connection.pk:
+        raise ApplicationError("The wallet is registered in another Gateway.", field="wallet")
+    pairs = [str(p).strip() for p in pairs or ()]
+    if not pairs or any(not PAIR.match(p) or p.split("/")[0] == p.split("/")[1] for p in pairs):
+        raise ApplicationError("Give the pairs as BASE/QUOTE token symbols or mints, e.g. SOL/USDC.", field="pairs")
+    if isinstance(slippage_bps, bool) or not isinstance(slippage_bps, int) or not 1 <= slippage_bps <= 5000:
+        raise ApplicationError("slippage_bps is a whole number from 1 to 5000.", field="slippage_bps")
+    try:
+        size = Decimal(str(quote_amount))
+    except InvalidOperation:
+        size = Decimal(0)
+    if not size.is_finite() or size <= 0:
+        raise ApplicationError("quote_amount is the positive base amount prices are quoted for.", field="quote_amount")
+    funds: dict[str, Decimal] = {}
+    for asset, amount in (paper_balances or {}).items():
+        try:
+            funds[str(asset)] = Decimal(str(amount))
+        except InvalidOperation:
+            raise ApplicationError(f"The paper balance of {asset} is not a number.", field="paper_balances") from None
+        if not funds[str(asset)].is_finite() or funds[str(asset)] < 0:
+            raise ApplicationError(f"The paper balance of {asset} cannot be negative.", field="paper_balances")
+    if funds and wallet is not None:
+        raise ApplicationError("A live DEX account trades its wallet's balances: give no paper balances.")
+    label = (label or "").strip()
+    if not label:
+        raise ApplicationError("Name the account.", field="label")
+    if ExchangeAccount.objects.filter(organization=organization, label=label).exists():
+        raise ApplicationError(f"An exchange account is already named {label}.", field="label")
+    with transaction.atomic():
+        account = ExchangeAccount.objects.create(
+            organization=organization, exchange=DEX_PAPER if wallet is None else DEX_LIVE, label=label[:120]
+        )
+        dex = DexAccount.objects.create(
+            organization=organization,
+            account=account,
+            connection=connection,
+            wallet=wallet,
+            slippage_bps=slippage_bps,
+            pairs=pairs,
+            quote_amount=size,
+        )
+        for asset, amount in funds.items():
+            paper_balance_set(account=account, asset=asset, free=amount)
+        _event(
+            connection,
+            kind="dex.account_created",
+            message=f"DEX account {label} ({'paper' if wallet is None else 'live, wallet ' + wallet.address}) "
+            f"for {', '.join(pairs)}, slippage {slippage_bps} bps.",
+            user=user,
+            source=source,
+            account=account.pk,
+        )
+    return dex

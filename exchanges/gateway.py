@@ -41,7 +41,13 @@ def paper_clock(source: ReplaySource, symbol: str = "BTC/USDT") -> ReplayClock:
 
 
 def client_for_account(account: ExchangeAccount, *, clock=None, source: ReplaySource | None = None) -> ExchangeClient:
-    """The exchange client an account trades through: the paper exchange or ccxt."""
+    """The exchange client an account trades through: the paper exchange, a venue another app
+    serves (a DEX through Gateway), or ccxt."""
+    from exchanges.venues import external_venue
+
+    venue = external_venue(account.exchange)
+    if venue is not None:
+        return venue.factory(account)
     if account.is_paper:
         from exchanges.paper import PaperExchange
 

@@ -18,8 +18,8 @@ PAPER_EXCHANGE = "paper"
 
 
 def validate_exchange_id(value: str) -> None:
-    """Accept `paper` or any exchange id ccxt knows."""
-    if value == PAPER_EXCHANGE:
+    """Accept `paper`, a venue another app serves (e.g. `jupiter`), or any exchange id ccxt knows."""
+    if value == PAPER_EXCHANGE or venues.external_venue(value) is not None:
         return
     import ccxt  # imported here: loading ccxt takes a moment and most code paths never need it
 
@@ -132,7 +132,16 @@ class ExchangeAccount(OrganizationOwned):
 
     @property
     def is_paper(self) -> bool:
+        """The replayed paper exchange (market time is the replay clock's)."""
         return self.exchange == PAPER_EXCHANGE
+
+    @property
+    def is_simulated(self) -> bool:
+        """Fills are simulated, live prices or replayed: only paper bots trade here."""
+        if self.is_paper:
+            return True
+        venue = venues.external_venue(self.exchange)
+        return venue is not None and venue.simulated
 
     @property
     def masked_api_key(self) -> str:

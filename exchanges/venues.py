@@ -9,11 +9,45 @@ Forms, the API and the admin show exactly the fields `credential_fields` names.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from exchanges.errors import InvalidOrderError
 
 PAPER = "paper"
+
+
+# -- venues served by other apps -----------------------------------------------------------------
+# This app knows ccxt and the paper exchange. A venue reached some other way (a DEX through
+# Hummingbot Gateway) is registered here by the app that serves it, when Django starts, so that
+# accounts, verification and bots treat it like any exchange without this layer importing it.
+
+
+@dataclass(frozen=True)
+class ExternalVenue:
+    id: str
+    label: str
+    factory: Callable[[Any], Any]  # ExchangeAccount -> ExchangeClient
+    simulated: bool = False  # fills are simulated: paper bots only
+    has_volume: bool = True  # its candles carry traded volume
+
+
+_EXTERNAL: dict[str, ExternalVenue] = {}
+
+
+def venue_register(venue: ExternalVenue) -> None:
+    _EXTERNAL[venue.id] = venue
+
+
+def external_venue(exchange_id: str) -> ExternalVenue | None:
+    return _EXTERNAL.get(exchange_id or "")
+
+
+def external_venues() -> list[ExternalVenue]:
+    return sorted(_EXTERNAL.values(), key=lambda v: v.id)
+
 
 # ccxt's credential names -> our ExchangeAccount fields (all encrypted, write-only).
 CCXT_CREDENTIALS = {
@@ -58,8 +92,9 @@ def _ccxt_required(exchange_id: str) -> tuple[str, ...]:
 
 
 def credential_fields(exchange_id: str) -> tuple[str, ...]:
-    """Our account fields the exchange needs, in a stable order (empty for paper)."""
-    if not exchange_id or exchange_id == PAPER:
+    """Our account fields the exchange needs, in a stable order (empty for paper, and for a venue
+    whose keys live elsewhere, such as a DEX wallet's in Gateway)."""
+    if not exchange_id or exchange_id == PAPER or exchange_id in _EXTERNAL:
         return ()
     needed = _ccxt_required(exchange_id)
     fields = [CCXT_CREDENTIALS[name] for name in CCXT_CREDENTIALS if name in needed]
@@ -82,7 +117,7 @@ def has_perps(exchange_id: str) -> bool:
 
 def unsupported_credentials(exchange_id: str) -> tuple[str, ...]:
     """ccxt credentials the exchange requires that we have no field for (e.g. a uid)."""
-    if not exchange_id or exchange_id == PAPER:
+    if not exchange_id or exchange_id == PAPER or exchange_id in _EXTERNAL:
         return ()
     return tuple(name for name in _ccxt_required(exchange_id) if name not in CCXT_CREDENTIALS)
 

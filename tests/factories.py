@@ -361,3 +361,15 @@ class DexSwapFactory(factory.django.DjangoModelFactory):
     side = "sell"
     amount = Decimal("1")
     slippage_bps = 50
+
+
+class DexAccountFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "dex.DexAccount"
+
+    connection = factory.SubFactory(GatewayConnectionFactory)
+    organization = factory.SelfAttribute("connection.organization")
+    account = factory.SubFactory(
+        ExchangeAccountFactory, organization=factory.SelfAttribute("..organization"), exchange="jupiter_paper"
+    )
+    pairs = factory.LazyFunction(lambda: ["SOL/USDC"])

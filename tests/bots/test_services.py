@@ -62,7 +62,7 @@ def test_live_mode_needs_admin_and_a_verified_account(org_a, member):
         bot_start(bot=bot, user=admin)
     real.status, real.last_verified_at = "active", timezone.now()
     real.save()
-    with pytest.raises(ApplicationError, match="API key and secret") as caught:
+    with pytest.raises(ApplicationError, match="credentials: an API key and an API secret") as caught:
         bot_start(bot=bot, user=admin)
     assert caught.value.field == "exchange_account"
     real.api_key, real.api_secret = "live-key-0001", "live-secret-0001"
@@ -74,7 +74,7 @@ def test_live_mode_needs_admin_and_a_verified_account(org_a, member):
 def test_a_paper_bot_cannot_use_a_real_account(org_a, alice):
     real = ExchangeAccountFactory(organization=org_a, exchange="binance")
     bot = BotFactory(organization=org_a, exchange_account=real, mode="paper")
-    with pytest.raises(ApplicationError, match="paper exchange account") as caught:
+    with pytest.raises(ApplicationError, match="paper bot must use paper accounts") as caught:
         bot_start(bot=bot, user=alice)
     assert caught.value.field == "exchange_account"
 

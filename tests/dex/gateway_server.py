@@ -61,6 +61,7 @@ class GatewayServer:
         self.wallets: list[str] = []
         self.balances: dict[str, dict[str, Decimal]] = {}
         self.prices: dict[tuple[str, str], Decimal] = {}
+        self.spread = Decimal(0)  # a sell is quoted this fraction under the price, a buy over it
         self.quotes: dict[str, dict[str, Any]] = {}
         self.transactions: dict[str, dict[str, Any]] = {}
         self.requests: list[tuple[str, str, Any]] = []
@@ -200,6 +201,7 @@ class GatewayServer:
         except (KeyError, ArithmeticError):
             return self.error(400, "querystring/amount must be number", "Validation Error")
         side = query.get("side") or "SELL"
+        price = price * (1 - self.spread) if side == "SELL" else price * (1 + self.spread)
         quote_id = str(uuid.uuid4())
         if side == "SELL":
             amount_in, amount_out = amount, amount * price

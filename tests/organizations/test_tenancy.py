@@ -7,7 +7,7 @@ from alerts.models import Alert, AlertChannel, AlertDelivery, AlertRule
 from analytics.models import MetricSnapshot
 from backtest.models import Backtest
 from bots.models import Bot, BotEvent, Fill, FundingPayment, Order, Position
-from dex.models import DexSwap, DexWallet, GatewayConnection
+from dex.models import DexAccount, DexSwap, DexWallet, GatewayConnection
 from exchanges.models import ExchangeAccount
 from hummingbot.models import HummingbotDeployment, HummingbotInstance
 from organizations.models import ApiKey, Membership, Organization
@@ -44,6 +44,7 @@ SCOPED = [
     (GatewayConnection, factories.GatewayConnectionFactory),
     (DexWallet, factories.DexWalletFactory),
     (DexSwap, factories.DexSwapFactory),
+    (DexAccount, factories.DexAccountFactory),
 ]
 
 
@@ -72,6 +73,8 @@ def _make(factory, org):
     if factory is factories.AlertFactory:
         return factory(rule__organization=org)
     if factory is factories.DexWalletFactory:
+        return factory(connection__organization=org)
+    if factory is factories.DexAccountFactory:
         return factory(connection__organization=org)
     if factory is factories.DexSwapFactory:
         return factory(wallet__connection__organization=org)
