@@ -19,6 +19,7 @@ from hummingbot.converter.targets import Grid, Job, Venue
 from hummingbot.converter.venues import (
     PAPER_EXCHANGE,
     connector_name,
+    gateway_dex,
     market_name,
     perp_connector_name,
     split_perp_symbol,
@@ -39,10 +40,13 @@ SUPPORTED: dict[str, tuple[str, ...]] = {
     "pure_market_making": ("pure_market_making", "avellaneda_market_making"),
     "grid": ("grid_strike",),
     "arbitrage": ("amm_arb", "cross_exchange_market_making"),
+    "cex_dex_arbitrage": ("amm_arb",),
 }
 TWO_VENUES = frozenset({"amm_arb", "cross_exchange_market_making"})
 # Targets that run on Hummingbot's derivative (perpetual) connectors; the others are spot-only.
 PERP_TARGETS = frozenset({"grid_strike"})
+# Targets that take a Gateway DEX leg (venues.GATEWAY_DEXES): amm_arb, beside a CEX leg.
+GATEWAY_TARGETS = frozenset({"amm_arb"})
 
 SIGNAL_TYPES = ("market_making", "directional", "arbitrage", "grid")
 SIDES = ("buy", "sell", "both")
@@ -112,7 +116,33 @@ def _venue(
         return Venue(connector, market_name(symbol, field=symbol_field), quote, exchange_field, symbol_field)
     connector = connector_name(exchange, paper=paper, field=exchange_field)
     _, quote = split_symbol(symbol, field=symbol_field)
-    return Venue(connector, market_name(symbol, field=symbol_field), quote, exchange_field, symbol_field)
+    market = market_name(symbol, field=symbol_field)
+    return Venue(connector, market, quote, exchange_field, symbol_field, dex=gateway_dex(exchange))
+
+
+def _check_gateway(inp: ConvertInput, target: str) -> None:
+    """A Gateway DEX leg only in a target that takes one, and beside a CEX leg: two Gateway legs
+    would be one connector (Hummingbot starts one per name) asked for two markets."""
+    legs = [
+        (where, ex)
+        for where, ex in (("exchange", inp.exchange), ("second_exchange", inp.second_exchange))
+        if gateway_dex(ex)
+    ]
+    if not legs:
+        return
+    where, exchange = legs[0]
+    if target not in GATEWAY_TARGETS:
+        raise ApplicationError(
+            f"{exchange} is a DEX traded through Hummingbot Gateway, and Hummingbot's {target} takes no Gateway "
+            f"connector: a DEX leg can run as {', '.join(sorted(GATEWAY_TARGETS))} (arbitrage against a CEX), or "
+            "with native execution.",
+            field=where,
+            code="unsupported",
+        )
+    if len(legs) > 1:
+        raise ApplicationError(
+            f"Both legs of {target} are Gateway DEXs; pair the DEX with a CEX.", field="second_exchange"
+        )
 
 
 def _slug(name: str, venue: Venue) -> str:
@@ -159,6 +189,7 @@ def _job(inp: ConvertInput, target: str | None) -> tuple[Job, str]:
             "exchange account to isolated margin for this pair, so both agree.",
             field="margin_mode",
         )
+    _check_gateway(inp, target)
     params = registry.validate_params(inp.strategy, dict(inp.params))
     limits = inp.limits or Limits()
     check_limits(limits)

@@ -23,10 +23,12 @@ from hummingbot.converter.schema import (
     TRIPLE_BARRIER_DEFAULT,
     V2_WITH_CONTROLLERS,
 )
+from hummingbot.converter.venues import GatewayDex
 from risk.engine import Limits
 
 GRID_DEFAULT_BAND = Decimal("0.1")  # a grid bound of 0 is 10% around the price, as in strategies.builtin.grid
 GRID_MIN_ORDER_SHARE = Decimal("0.9")  # Hummingbot adds 5% to the minimum order; 0.9 keeps every level
+GATEWAY_SLIPPAGE_BUFFER = Decimal(1)  # %, amm_arb_config_map's own default for a Gateway leg
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class Venue:
     quote: str
     exchange_field: str = "exchange"
     symbol_field: str = "symbol"
+    dex: GatewayDex | None = None  # set on a Gateway DEX leg
 
 
 @dataclass(frozen=True)
@@ -237,12 +240,39 @@ def cross_exchange_market_making(job: Job) -> HummingbotConfig:
     )
 
 
+def _gateway_leg(b: Builder, job: Job, second: Venue) -> None:
+    """Hummingbot's own defaults for a Gateway leg, which a written file would otherwise replace:
+    amm_arb_config_map gives a Gateway market a 1% slippage buffer (0 would fail a swap on any
+    move). The network fee is paid in the gas token, priced at gas_price (in the quote asset)
+    when the rate oracle is off, so gas_price is the reference price on a gas-token pair."""
+    dex = job.venue.dex or second.dex
+    assert dex is not None
+    for venue, key in ((job.venue, "market_1_slippage_buffer"), (second, "market_2_slippage_buffer")):
+        if venue.dex is not None:
+            b.suggest(key, GATEWAY_SLIPPAGE_BUFFER)
+    b.suggest("gas_token", dex.gas_token)
+    if job.reference_price is not None and job.venue.market.split("-")[0] == dex.gas_token:
+        b.suggest("gas_price", job.reference_price)
+    elif not _get(b, "rate_oracle_enabled") and "gas_price" not in b.overridden:
+        raise ApplicationError(
+            f"With rate_oracle_enabled off, amm_arb prices the {dex.gas_token} network fee at gas_price, in the "
+            f"quote asset: give overrides.gas_price, or a reference price of a {dex.gas_token} pair.",
+            field="overrides.gas_price",
+        )
+
+
 def amm_arb(job: Job) -> HummingbotConfig:
     b = Builder(AMM_ARB, job.overrides)
     _venue_keys(b, job, "connector_1", "market_1")
     second = _second(b, job, "connector_2", "market_2")
     b.set("min_profitability", job.params["min_profit_pct"], "params.min_profit_pct")
-    b.suggest("concurrent_orders_submission", True)
+    gateway = job.venue.dex is not None or second.dex is not None
+    # Our legs go out together. With a Gateway leg Hummingbot, when not concurrent, swaps first and
+    # sends the CEX order once the swap has filled (amm_arb.py, prioritize_evm_exchanges), so a
+    # failed or expired swap leaves no one-legged CEX fill.
+    b.suggest("concurrent_orders_submission", not gateway)
+    if gateway:
+        _gateway_leg(b, job, second)
     _order_amount(b, job, job.params["order_amount"])
     risk.check_open_orders(2, job.limits, field="limits.max_open_orders", what="amm_arb (one order per leg)")
     return _finish(
