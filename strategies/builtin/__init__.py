@@ -3,6 +3,7 @@ rules of each strategy are in its module docstring and in docs/strategies.md."""
 
 from strategies.builtin import (  # noqa: F401 - each module registers its spec on import
     arbitrage,
+    cex_dex_arbitrage,
     grid,
     macd_trend,
     momentum_reentry,

@@ -17,7 +17,16 @@ from strategies.registry import all_specs, get, validate_params
 from tests.strategies.helpers import context, index_of
 from tests.strategies.replay import check_decision, load_bars
 
-KEYS = ["arbitrage", "grid", "macd_trend", "momentum_reentry", "pure_market_making", "rsi_bb_atr", "signal_follower"]
+KEYS = [
+    "arbitrage",
+    "cex_dex_arbitrage",
+    "grid",
+    "macd_trend",
+    "momentum_reentry",
+    "pure_market_making",
+    "rsi_bb_atr",
+    "signal_follower",
+]
 BAR_STRATEGIES = ["macd_trend", "momentum_reentry", "rsi_bb_atr"]
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,7 +53,7 @@ def signal_context(key: str) -> Context:
     return replace(base, second=Leg(b, PositionView(Decimal("0.01"))))
 
 
-def test_the_seven_strategies_are_registered_with_a_decision_function():
+def test_the_built_in_strategies_are_registered_with_a_decision_function():
     assert [s.key for s in all_specs()] == KEYS
     for spec in all_specs():
         assert callable(spec.decide)
@@ -84,7 +93,7 @@ def test_too_few_bars_give_no_orders(key):
         assert decision.intents == ()
 
 
-@pytest.mark.parametrize("key", ["grid", "pure_market_making", "arbitrage"])
+@pytest.mark.parametrize("key", ["grid", "pure_market_making", "arbitrage", "cex_dex_arbitrage"])
 def test_strategies_without_warmup_do_not_need_bars(key):
     ctx = signal_context(key)
     assert get(key).decide(replace(ctx, bars=ctx.bars.tail(0))) == get(key).decide(ctx)
@@ -122,7 +131,7 @@ def test_the_strategies_import_without_django():
     code = (
         "import sys\n"
         "from strategies.registry import all_specs\n"
-        "assert len(all_specs()) == 7\n"
+        "assert len(all_specs()) == 8\n"
         "loaded = sorted(m for m in sys.modules if m == 'django' or m.startswith('django.'))\n"
         "assert not loaded, loaded\n"
         "print('ok')\n"
