@@ -173,3 +173,88 @@ class DexAccount(OrganizationOwned):
     @property
     def is_paper(self) -> bool:
         return self.wallet_id is None
+
+
+class Sniper(OrganizationOwned):
+    """Watches a source of new Solana tokens, vets each listing, buys a risk-sized amount of the
+    ones that pass through its DEX account, and sells each at its take-profit or stop-loss. Paper
+    unless its account is live (and `live` is set): every decision goes to the event log."""
+
+    name = models.CharField(max_length=64)
+    account = models.ForeignKey(DexAccount, on_delete=models.PROTECT, related_name="snipers")
+    live = models.BooleanField(default=False, help_text="Trade real funds (needs a live DEX account).")
+    enabled = models.BooleanField(default=True)
+    source_url = models.URLField(help_text="A JSON feed of new tokens (see docs/dex.md for its fields).")
+    quote_token = models.CharField(max_length=44, default="SOL", help_text="What it buys with (symbol or mint).")
+    min_liquidity_usd = models.DecimalField(max_digits=38, decimal_places=2, default=10000)
+    blacklist = models.JSONField(default=list, blank=True, help_text="Mints, symbols or creators never bought.")
+    refuse_mint_authority = models.BooleanField(default=True, help_text="Refuse a token whose supply can grow.")
+    refuse_freeze_authority = models.BooleanField(default=True, help_text="Refuse a token whose holders can be frozen.")
+    max_top_holders_pct = models.DecimalField(
+        max_digits=6, decimal_places=2, null=True, blank=True, help_text="Refuse above this share held by the top 10."
+    )
+    risk_pct = models.DecimalField(
+        max_digits=6, decimal_places=2, default=1, help_text="Share of the free quote balance put into one token, in %."
+    )
+    max_position_quote = models.DecimalField(
+        max_digits=38, decimal_places=18, default=1, help_text="At most this much quote into one token."
+    )
+    max_open = models.PositiveIntegerField(default=3, help_text="Tokens held at once.")
+    take_profit_pct = models.DecimalField(max_digits=8, decimal_places=2, default=50)
+    stop_loss_pct = models.DecimalField(max_digits=8, decimal_places=2, default=20)
+    last_polled_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["organization__name", "name"]
+        constraints = [models.UniqueConstraint(fields=["organization", "name"], name="sniper_unique_name")]
+
+    def __str__(self) -> str:
+        return f"Sniper {self.name} ({'live' if self.live else 'paper'})"
+
+
+class SnipeStatus(models.TextChoices):
+    REJECTED = "rejected", "Rejected"  # failed vetting: never bought
+    BUYING = "buying", "Buying"  # the buy swap is out, its outcome not known yet
+    OPEN = "open", "Open"
+    SELLING = "selling", "Selling"
+    CLOSED = "closed", "Closed"
+    FAILED = "failed", "Failed"  # the buy did not go through
+
+
+class SnipeToken(OrganizationOwned):
+    """One token a sniper saw: its vetting, and when bought, its position and exit."""
+
+    sniper = models.ForeignKey(Sniper, on_delete=models.CASCADE, related_name="tokens")
+    mint = models.CharField(max_length=44)
+    symbol = models.CharField(max_length=32, blank=True)
+    listing = models.JSONField(default=dict, blank=True, help_text="The listing as the source gave it (vetted fields).")
+    status = models.CharField(max_length=16, choices=SnipeStatus.choices)
+    reason = models.CharField(max_length=500, blank=True)
+    cost_quote = models.DecimalField(max_digits=38, decimal_places=18, null=True, blank=True)
+    amount = models.DecimalField(max_digits=38, decimal_places=18, null=True, blank=True, help_text="Tokens held.")
+    entry_price = models.DecimalField(max_digits=38, decimal_places=18, null=True, blank=True)
+    exit_price = models.DecimalField(max_digits=38, decimal_places=18, null=True, blank=True)
+    proceeds_quote = models.DecimalField(max_digits=38, decimal_places=18, null=True, blank=True)
+    exit_reason = models.CharField(max_length=16, blank=True)
+    buy_swap = models.ForeignKey(DexSwap, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    sell_swap = models.ForeignKey(DexSwap, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    sells = models.PositiveIntegerField(default=0, help_text="Sell attempts (each with its own intent).")
+    seen_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-seen_at"]
+        constraints = [models.UniqueConstraint(fields=["sniper", "mint"], name="snipetoken_unique_mint")]
+        indexes = [models.Index(fields=["sniper", "status"], name="snipetoken_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.symbol or self.mint[:8]} ({self.status})"
+
+    @property
+    def pnl_quote(self):
+        if self.proceeds_quote is None or self.cost_quote is None:
+            return None
+        return self.proceeds_quote - self.cost_quote

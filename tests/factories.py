@@ -373,3 +373,23 @@ class DexAccountFactory(factory.django.DjangoModelFactory):
         ExchangeAccountFactory, organization=factory.SelfAttribute("..organization"), exchange="jupiter_paper"
     )
     pairs = factory.LazyFunction(lambda: ["SOL/USDC"])
+
+
+class SniperFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "dex.Sniper"
+
+    account = factory.SubFactory(DexAccountFactory)
+    organization = factory.SelfAttribute("account.organization")
+    name = factory.Sequence(lambda n: f"sniper-{n}")
+    source_url = "http://127.0.0.1:9/new-tokens"
+
+
+class SnipeTokenFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "dex.SnipeToken"
+
+    sniper = factory.SubFactory(SniperFactory)
+    organization = factory.SelfAttribute("sniper.organization")
+    mint = factory.Sequence(lambda n: f"M1nt{n:030d}")
+    status = "rejected"

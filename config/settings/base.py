@@ -297,11 +297,14 @@ CELERY_BEAT_SCHEDULE = {
     "signals-compute": {"task": "signals.tasks.signals_compute_due", "schedule": 60.0, "options": {"expires": 50}},
     # Submitted DEX swaps: confirmed, failed or expired from Gateway's transaction poll.
     "dex-swaps-refresh": {"task": "dex.tasks.refresh_swaps", "schedule": 5.0, "options": {"expires": 10}},
+    "dex-snipers-run": {"task": "dex.tasks.run_snipers", "schedule": 10.0, "options": {"expires": 20}},
 }
 
 # DEX swaps through Hummingbot Gateway (dex/). A swap still unseen this long after it was sent can
 # no longer land (Solana drops a transaction whose blockhash is ~150 slots old): it is expired.
 DEX_SWAP_EXPIRY_SECONDS = env.int("DEX_SWAP_EXPIRY_SECONDS", default=120)
+# How long the sniper waits for its source of new tokens.
+DEX_SNIPER_SOURCE_TIMEOUT = env.float("DEX_SNIPER_SOURCE_TIMEOUT", default=10.0)
 DEX_GATEWAY_TIMEOUT = env.float("DEX_GATEWAY_TIMEOUT", default=30.0)
 
 # The AI factor (signals/ai.py): any server speaking OpenAI's chat-completions API. Off while the

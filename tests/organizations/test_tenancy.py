@@ -7,7 +7,7 @@ from alerts.models import Alert, AlertChannel, AlertDelivery, AlertRule
 from analytics.models import MetricSnapshot
 from backtest.models import Backtest
 from bots.models import Bot, BotEvent, Fill, FundingPayment, Order, Position
-from dex.models import DexAccount, DexSwap, DexWallet, GatewayConnection
+from dex.models import DexAccount, DexSwap, DexWallet, GatewayConnection, Sniper, SnipeToken
 from exchanges.models import ExchangeAccount
 from hummingbot.models import HummingbotDeployment, HummingbotInstance
 from organizations.models import ApiKey, Membership, Organization
@@ -45,6 +45,8 @@ SCOPED = [
     (DexWallet, factories.DexWalletFactory),
     (DexSwap, factories.DexSwapFactory),
     (DexAccount, factories.DexAccountFactory),
+    (Sniper, factories.SniperFactory),
+    (SnipeToken, factories.SnipeTokenFactory),
 ]
 
 
@@ -74,6 +76,10 @@ def _make(factory, org):
         return factory(rule__organization=org)
     if factory is factories.DexWalletFactory:
         return factory(connection__organization=org)
+    if factory is factories.SniperFactory:
+        return factory(account__connection__organization=org)
+    if factory is factories.SnipeTokenFactory:
+        return factory(sniper__account__connection__organization=org)
     if factory is factories.DexAccountFactory:
         return factory(connection__organization=org)
     if factory is factories.DexSwapFactory:
