@@ -35,7 +35,7 @@ class Feed:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the http.server hook
+            def do_GET(self) -> None:
                 body = json.dumps({"tokens": owner.listings}).encode()
                 self.send_response(owner.status)
                 self.send_header("Content-Type", "application/json")
@@ -259,7 +259,7 @@ def test_live_snipes_swap_once_and_retry_a_failed_sale_with_a_new_intent(
 
 
 def test_settings_are_checked(org_a, alice, member, connection, feed, paper):
-    live_key, address = new_keypair()
+    live_key, _ = new_keypair()
     wallet = wallet_add(connection=connection, private_key=live_key, user=alice)
     live = dex_account_create(organization=org_a, connection=connection, wallet=wallet, label="w", user=alice)
     base = {"organization": org_a, "name": "x", "source_url": feed.url, "user": alice}
