@@ -26,6 +26,7 @@ urlpatterns = [
     path("dex/", views.dex, name="dex"),
     path("dex/swaps/", views.dex_swaps, name="dex_swaps"),
     path("dex/swaps/<int:pk>/", views.dex_swap_detail, name="dex_swap"),
+    path("dex/snipers/<int:pk>/", views.dex_sniper, name="dex_sniper"),
     path("telegram/", views.telegram, name="telegram"),
     path("api-keys/", views.api_keys, name="api_keys"),
     path("api-keys/<int:pk>/revoke/", views.api_key_revoke_view, name="api_key_revoke"),

@@ -6,7 +6,7 @@ from dashboard.views.api_keys import api_key_revoke_view, api_keys
 from dashboard.views.backtests import backtest_detail, backtests
 from dashboard.views.base import healthz, organization_switch
 from dashboard.views.bots import bot_detail, bot_edit, bot_new, bot_order_view, bot_start_view, bot_stop_view, home
-from dashboard.views.dex import dex, dex_swap_detail, dex_swaps
+from dashboard.views.dex import dex, dex_sniper, dex_swap_detail, dex_swaps
 from dashboard.views.hummingbot import hummingbot
 from dashboard.views.risk import kill_switch, risk
 from dashboard.views.signals import signal_detail, signal_sources, signals
@@ -26,6 +26,7 @@ __all__ = [
     "bot_start_view",
     "bot_stop_view",
     "dex",
+    "dex_sniper",
     "dex_swap_detail",
     "dex_swaps",
     "healthz",

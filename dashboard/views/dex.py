@@ -5,13 +5,23 @@ certificate key is never read here: each query defers it, so no template can sho
 from __future__ import annotations
 
 from django.core.paginator import Paginator
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
 from dashboard.views.base import OrgContext, member_view, render_page
-from dex.models import DexSwap, DexWallet, GatewayConnection, SwapSide, SwapStatus
+from dex.models import (
+    DexAccount,
+    DexSwap,
+    DexWallet,
+    GatewayConnection,
+    Sniper,
+    SnipeStatus,
+    SnipeToken,
+    SwapSide,
+    SwapStatus,
+)
 
 PAGE_ROWS = 50
 LATEST_SWAPS = 10
@@ -40,12 +50,32 @@ def dex(request: HttpRequest, org: OrgContext) -> HttpResponse:
         .annotate(swap_count=Count("swaps"))
         .order_by("connection__name", "label", "address")
     )
+    accounts = (
+        DexAccount.objects.for_organization(org.organization)
+        .select_related("account", "connection", "wallet")
+        .defer(*(f"connection__{name}" for name in CONNECTION_PEM))
+        .order_by("account__label")
+    )
+    snipers = (
+        Sniper.objects.for_organization(org.organization)
+        .select_related("account__account")
+        .annotate(
+            held=Count(
+                "tokens", filter=Q(tokens__status__in=(SnipeStatus.OPEN, SnipeStatus.BUYING, SnipeStatus.SELLING))
+            ),
+            closed=Count("tokens", filter=Q(tokens__status=SnipeStatus.CLOSED)),
+            refused=Count("tokens", filter=Q(tokens__status=SnipeStatus.REJECTED)),
+        )
+        .order_by("name")
+    )
     return render_page(
         request,
         org,
         "dashboard/dex.html",
         {
             "connections": connections,
+            "dex_accounts": accounts,
+            "snipers": snipers,
             "wallets": wallets,
             "swaps": _swaps(org)[:LATEST_SWAPS],
             "latest_swaps": LATEST_SWAPS,
@@ -101,4 +131,40 @@ def dex_swap_detail(request: HttpRequest, org: OrgContext, pk: int) -> HttpRespo
     swap = get_object_or_404(swaps, pk=pk)
     return render_page(
         request, org, "dashboard/dex_swap_detail.html", {"swap": swap, "solscan_tx": SOLSCAN_TX, "active": "dex"}
+    )
+
+
+@require_GET
+@member_view()
+def dex_sniper(request: HttpRequest, org: OrgContext, pk: int) -> HttpResponse:
+    """A sniper's rules and every token it saw: refused and why, held, sold with the outcome."""
+    sniper = get_object_or_404(
+        Sniper.objects.for_organization(org.organization).select_related("account__account"), pk=pk
+    )
+    rows = (
+        SnipeToken.objects.for_organization(org.organization)
+        .filter(sniper=sniper)
+        .select_related("buy_swap", "sell_swap")
+    )
+    status = request.GET.get("status", "").strip()
+    if status in SnipeStatus.values:
+        rows = rows.filter(status=status)
+    page = Paginator(rows.order_by("-seen_at", "-id"), PAGE_ROWS).get_page(request.GET.get("page"))
+    closed = [t for t in SnipeToken.objects.filter(sniper=sniper, status=SnipeStatus.CLOSED)]
+    realized = sum((t.pnl_quote for t in closed if t.pnl_quote is not None), start=0)
+    return render_page(
+        request,
+        org,
+        "dashboard/dex_sniper.html",
+        {
+            "sniper": sniper,
+            "page": page,
+            "status": status,
+            "query": f"status={status}" if status else "",
+            "statuses": SnipeStatus.choices,
+            "realized": realized,
+            "closed_count": len(closed),
+            "solscan_tx": SOLSCAN_TX,
+            "active": "dex",
+        },
     )

@@ -222,8 +222,8 @@ def test_viewers_read_the_pages_and_nothing_on_them_writes(client, member, ours)
         assert client.post(url).status_code == 405, url
 
 
-@pytest.mark.parametrize("name", ["dashboard:dex", "dashboard:dex_swaps"])
-def test_the_pages_cost_the_same_queries_for_many_rows(client, alice, org_a, name):
+@pytest.mark.parametrize(("name", "queries"), [("dashboard:dex", 8), ("dashboard:dex_swaps", 6)])
+def test_the_pages_cost_the_same_queries_for_many_rows(client, alice, org_a, name, queries):
     wallet = DexWalletFactory(connection=GatewayConnectionFactory(organization=org_a))
     DexSwapFactory(wallet=wallet)
     client.force_login(alice)
@@ -236,11 +236,39 @@ def test_the_pages_cost_the_same_queries_for_many_rows(client, alice, org_a, nam
 
     count()  # the first request also stores the selected organization in the session
     few = count()
-    # Session, user, memberships, then gateways, wallets with their swap counts and the latest
-    # swaps (DEX page) or wallets, the page count and the page of swaps with their wallets (list).
-    assert few == 6
+    # Session, user, memberships, then gateways, DEX accounts, snipers with their counts, wallets
+    # with their swap counts and the latest swaps (DEX page) or wallets, the page count and the
+    # page of swaps with their wallets (list).
+    assert few == queries
     for _ in range(5):
         gateway = GatewayConnectionFactory(organization=org_a)
         for _ in range(3):
             DexSwapFactory(wallet=DexWalletFactory(connection=gateway))
     assert count() == few
+
+
+def test_dex_accounts_and_snipers_show_with_every_decision(client, alice, org_a, org_b):
+    from tests.factories import DexAccountFactory, SniperFactory, SnipeTokenFactory
+
+    sniper = SniperFactory(account=DexAccountFactory(connection=GatewayConnectionFactory(organization=org_a)))
+    SnipeTokenFactory(sniper=sniper, symbol="RUGGY", status="rejected", reason="freeze authority still set (F1)")
+    SnipeTokenFactory(
+        sniper=sniper,
+        symbol="WINNER",
+        status="closed",
+        cost_quote=Decimal("1"),
+        proceeds_quote=Decimal("1.6"),
+        amount=Decimal("10000"),
+        exit_reason="take_profit",
+    )
+    theirs = SniperFactory(account=DexAccountFactory(connection=GatewayConnectionFactory(organization=org_b)))
+    SnipeTokenFactory(sniper=theirs, symbol="THEIRS")
+    client.force_login(alice)
+    page = client.get(reverse("dashboard:dex")).content.decode()
+    assert sniper.name in page and theirs.name not in page and sniper.account.account.label in page
+    detail = client.get(reverse("dashboard:dex_sniper", args=[sniper.pk])).content.decode()
+    assert "freeze authority still set (F1)" in detail and "WINNER" in detail and "THEIRS" not in detail
+    assert "0.6 SOL over 1 sale(s)" in detail
+    only_closed = client.get(reverse("dashboard:dex_sniper", args=[sniper.pk]) + "?status=closed").content.decode()
+    assert "WINNER" in only_closed and "RUGGY" not in only_closed
+    assert client.get(reverse("dashboard:dex_sniper", args=[theirs.pk])).status_code == 404
