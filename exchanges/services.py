@@ -58,6 +58,17 @@ def _check_fields(data: dict[str, Any]) -> None:
         raise ApplicationError(f"{unknown[0]} cannot be set.", field=unknown[0])
 
 
+def _refuse_external(exchange: str | None) -> None:
+    """A venue another app serves keeps its settings there (a DEX account's Gateway and wallet):
+    its accounts are made by that app, never as a bare exchange account."""
+    venue = venues.external_venue(exchange or "")
+    if venue is not None:
+        raise ApplicationError(
+            f"{venue.label} accounts are added as DEX accounts (with their Gateway and wallet), not here.",
+            field="exchange",
+        )
+
+
 def _record(account: ExchangeAccount, *, kind: str, message: str, level: str = EventLevel.INFO, **kw: Any) -> None:
     event_record(organization_id=account.organization_id, kind=kind, message=message, level=level, **kw)
 
@@ -74,6 +85,7 @@ def exchange_account_create(
     data = dict(data)
     _check_fields(data)
     require_role(user=user, organization=organization, role=Role.ADMIN, action="Adding an exchange account")
+    _refuse_external(data.get("exchange"))
     account = ExchangeAccount(organization=organization, **data)
     with transaction.atomic():
         _account_full_clean(account)
@@ -109,6 +121,9 @@ def exchange_account_update(
     with transaction.atomic():
         locked = ExchangeAccount.objects.select_for_update().get(pk=account.pk)
         moved = "exchange" in data and data["exchange"] != locked.exchange
+        if moved:
+            _refuse_external(data["exchange"])
+            _refuse_external(locked.exchange)
         for name, value in {**data, **secrets}.items():
             setattr(locked, name, value)
         changed = set(data) | set(secrets)

@@ -18,7 +18,7 @@ from dex.models import DexSwap
 from dex.services import connection_create, connection_verify, dex_account_create, wallet_add
 from dex.swaps import swaps_refresh_due
 from exchanges.gateway import client_for_account
-from exchanges.models import Candle, PaperBalance
+from exchanges.models import Candle, ExchangeAccount, PaperBalance
 from exchanges.services import exchange_account_verify
 from tests.bots import scripted
 from tests.dex.gateway_server import GatewayServer, new_keypair
@@ -238,3 +238,15 @@ def test_longer_candles_are_built_from_the_minutes_seen(org_a, alice, connection
     assert [(c.open, c.high, c.low, c.close) for c in five] == [(10, 15, 8, 9), (9, 10, 9, 10)]
     with pytest.raises(Exception, match="Unsupported timeframe"):
         candles_read(PAIR, "30s", start, 10, start)
+
+
+def test_a_dex_venue_is_not_added_as_a_bare_exchange_account(org_a, alice, connection):
+    from exchanges.services import exchange_account_create, exchange_account_update
+
+    with pytest.raises(ApplicationError, match="added as DEX accounts") as caught:
+        exchange_account_create(organization=org_a, data={"exchange": "jupiter", "label": "bare"}, user=alice)
+    assert caught.value.field == "exchange"
+    paper = paper_account(org_a, connection, alice)
+    with pytest.raises(ApplicationError, match="added as DEX accounts"):
+        exchange_account_update(account=paper, data={"exchange": "binance"}, user=alice)
+    assert not ExchangeAccount.objects.filter(label="bare").exists()
