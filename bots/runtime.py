@@ -459,23 +459,38 @@ def _sync_open_orders(snap: Snapshot, gateway, state: dict, now_ms: int) -> bool
     """Bring the bot's working orders up to date with the exchange (fills of resting limit orders)
     before deciding. One open-orders call when the bot has working orders, none otherwise. The
     paper exchange fills resting orders only when a candle closes, so a paper bot asks once per
-    candle."""
+    candle. A two-account bot's orders on its second account (a DEX swap settling on chain) are
+    read through that account: its strategy waits while any order works."""
+    bot = snap.bot
+    sent = [o for o in snap.open_orders if o.submitted_at is not None]
+    primary = [o for o in sent if o.exchange_account_id == bot.exchange_account_id]
+    secondary = [
+        o
+        for o in sent
+        if bot.secondary_exchange_account_id is not None and o.exchange_account_id == bot.secondary_exchange_account_id
+    ]
+    changed = False
+    if primary:
+        if bot.exchange_account.is_paper:
+            bar = now_ms - now_ms % timeframe_ms(settings.PAPER_TIMEFRAME)
+            if state.get("synced_bar") == bar and all(o.exchange_order_id for o in primary):
+                primary = []
+            else:
+                state["synced_bar"] = bar
+        changed = _orders_sync(bot.symbol, primary, gateway)
+    if secondary:
+        changed = _orders_sync(bot.symbol, secondary, _gateway(bot.secondary_exchange_account)) or changed
+    return changed
+
+
+def _orders_sync(symbol: str, sent: list[Order], gateway) -> bool:
+    """Apply what one account reports about these submitted orders; True when any changed."""
     from bots.orders import orders_apply
 
-    sent = [
-        o
-        for o in snap.open_orders
-        if o.submitted_at is not None and o.exchange_account_id == snap.bot.exchange_account_id
-    ]
     if not sent:
         return False
-    if snap.bot.exchange_account.is_paper:
-        bar = now_ms - now_ms % timeframe_ms(settings.PAPER_TIMEFRAME)
-        if state.get("synced_bar") == bar and all(o.exchange_order_id for o in sent):
-            return False
-        state["synced_bar"] = bar
     mine = [o.client_order_id for o in sent]
-    reported = {o.client_order_id: o for o in gateway.open_orders(snap.bot.symbol, client_order_ids=mine)}
+    reported = {o.client_order_id: o for o in gateway.open_orders(symbol, client_order_ids=mine)}
     items = []
     for order in sent:
         update = reported.get(order.client_order_id)
