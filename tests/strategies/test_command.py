@@ -12,7 +12,16 @@ def test_lists_every_builtin():
     call_command("strategies", stdout=out)
     keys = [line.split()[0] for line in out.getvalue().splitlines()]
     assert keys == sorted(
-        ["arbitrage", "grid", "macd_trend", "momentum_reentry", "pure_market_making", "rsi_bb_atr", "signal_follower"]
+        [
+            "arbitrage",
+            "cex_dex_arbitrage",
+            "grid",
+            "macd_trend",
+            "momentum_reentry",
+            "pure_market_making",
+            "rsi_bb_atr",
+            "signal_follower",
+        ]
     )
 
 
