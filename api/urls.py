@@ -3,7 +3,7 @@ from rest_framework.routers import DefaultRouter
 
 from api import views
 from api.backtests import BacktestViewSet
-from api.dex import DexSwapViewSet, DexWalletViewSet, GatewayConnectionViewSet
+from api.dex import DexAccountViewSet, DexSwapViewSet, DexWalletViewSet, GatewayConnectionViewSet
 from api.signals import SignalSourceViewSet, SignalViewSet, SignalWebhookView, WatchedMarketViewSet
 
 router = DefaultRouter()
@@ -30,6 +30,7 @@ router.register("signals", SignalViewSet, basename="signal")
 router.register("dex/gateways", GatewayConnectionViewSet, basename="dex-gateway")
 router.register("dex/wallets", DexWalletViewSet, basename="dex-wallet")
 router.register("dex/swaps", DexSwapViewSet, basename="dex-swap")
+router.register("dex/accounts", DexAccountViewSet, basename="dex-account")
 
 app_name = "api"
 urlpatterns = [

@@ -153,7 +153,10 @@ def exchange_account_update(
 def _failure_reason(exc: ExchangeError, account: ExchangeAccount) -> str:
     """A reason fit to show: what went wrong, in our words, with the exchange's own message when it
     carries one, and every credential of the account blanked out of it."""
-    if isinstance(exc, AuthError):
+    venue = venues.external_venue(account.exchange)
+    if venue is not None:
+        lead = f"{venue.label} could not be used" if exc.permanent else f"{venue.label} could not be reached"
+    elif isinstance(exc, AuthError):
         lead = (
             "The exchange refused the credentials (check the wallet address and that the private key signs for it)"
             if "wallet_address" in account.credential_fields

@@ -12,6 +12,7 @@ from signals.models import WatchedMarket
 from tests.factories import (
     BotEventFactory,
     BotFactory,
+    DexAccountFactory,
     DexSwapFactory,
     FillFactory,
     HummingbotDeploymentFactory,
@@ -71,6 +72,9 @@ def b_objects(org_b, bob):
         "gateway": swap.wallet.connection,
         "wallet": swap.wallet,
         "swap": swap,
+        "dex_account": DexAccountFactory(
+            connection=swap.wallet.connection, wallet=swap.wallet, account__exchange="jupiter"
+        ),
         "bot": bot,
         "order": order,
         "fill": FillFactory(order=order),

@@ -4,6 +4,7 @@ and with an API key of each scope."""
 import pytest
 
 from bots.models import Bot, Order
+from dex.models import DexAccount
 from organizations.models import Role
 from risk.models import KillSwitch, RiskLimits
 from tests.api.conftest import error_of
@@ -55,6 +56,9 @@ DETAIL_ROUTES = [
     ("get", "/api/v1/dex/wallets/{}/", "wallet", None),
     ("delete", "/api/v1/dex/wallets/{}/", "wallet", None),
     ("get", "/api/v1/dex/swaps/{}/", "swap", None),
+    ("get", "/api/v1/dex/accounts/{}/", "dex_account", None),
+    ("patch", "/api/v1/dex/accounts/{}/", "dex_account", {"slippage_bps": 10}),
+    ("post", "/api/v1/dex/accounts/{}/verify/", "dex_account", {}),
 ]
 
 
@@ -89,6 +93,8 @@ def test_it_hides_other_organizations_objects(caller, b_objects, route):
     assert RiskLimits.objects.filter(pk=b_objects["limits"].pk).exists()
     assert not KillSwitch.objects.filter(organization=b_objects["organization"]).exists()
     assert not Order.objects.filter(bot=bot).exclude(pk=b_objects["order"].pk).exists()
+    dex = DexAccount.objects.select_related("account").get(pk=b_objects["dex_account"].pk)
+    assert (dex.slippage_bps, dex.account.status) == (50, "active")
 
 
 def test_every_registered_detail_route_is_walked():
@@ -112,6 +118,7 @@ def test_lists_show_only_own_rows(client_for, alice, make_key, b_objects):
             "/api/v1/risk-limits/",
             "/api/v1/hummingbot/instances/",
             "/api/v1/hummingbot/deployments/",
+            "/api/v1/dex/accounts/",
         ):
             response = client.get(path)
             assert response.status_code == 200
