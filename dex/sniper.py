@@ -596,3 +596,15 @@ def snipers_run_due(*, now: dt.datetime | None = None) -> int:
             Sniper.objects.filter(pk=sniper.pk).update(last_error=f"Run failed: {type(exc).__name__}"[:500])
             _event(sniper, "sniper.run_failed", f"the run failed ({type(exc).__name__}).", EventLevel.ERROR)
     return ran
+
+
+def sniper_enable(*, sniper: Sniper, enabled: bool, user=None, source: str = EventSource.SYSTEM) -> Sniper:
+    """Switch a sniper on or off (trader role; a live one, admin). Tokens held stay held."""
+    require_role(user=user, organization=sniper.organization_id, role=Role.TRADER, action="Switching a sniper")
+    if sniper.live:
+        require_role(user=user, organization=sniper.organization_id, role=Role.ADMIN, action="Switching a live sniper")
+    with transaction.atomic():
+        Sniper.objects.filter(pk=sniper.pk).update(enabled=enabled)
+        sniper.enabled = enabled
+        _event(sniper, "sniper.switched", f"switched {'on' if enabled else 'off'}.", user=user, source=source)
+    return sniper
