@@ -21,6 +21,7 @@ from dex.services import (
     wallet_add,
     wallets_sync,
 )
+from dex.sniper import RULES as SNIPER_RULES
 from exchanges.models import ExchangeAccountStatus
 from exchanges.services import exchange_account_verify
 from organizations.admin_base import OrganizationListFilter, OrganizationScopedAdmin, ReadOnlyAdminMixin, badge
@@ -189,8 +190,8 @@ def _comma_list(text: str) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
 
-class PairsField(forms.CharField):
-    """Pairs typed comma-separated ("SOL/USDC, JUP/USDC"); dex.services decides which are valid."""
+class CommaListField(forms.CharField):
+    """A list typed comma-separated ("SOL/USDC, JUP/USDC"); the services decide what is valid."""
 
     def prepare_value(self, value):
         return ", ".join(str(p) for p in value) if isinstance(value, list | tuple) else value
@@ -214,7 +215,9 @@ class DexAccountAddForm(forms.ModelForm):
     during validation, so that a refusal shows on the field it names."""
 
     label = forms.CharField(max_length=120, help_text="The exchange account's name, unique in the organization.")
-    pairs = PairsField(initial="SOL/USDC", help_text="Comma-separated BASE/QUOTE symbols or mints: SOL/USDC, JUP/USDC.")
+    pairs = CommaListField(
+        initial="SOL/USDC", help_text="Comma-separated BASE/QUOTE symbols or mints: SOL/USDC, JUP/USDC."
+    )
     paper_balances = forms.CharField(
         required=False,
         help_text='Paper accounts only: the starting balances, e.g. "USDC=1000, SOL=2".',
@@ -264,7 +267,7 @@ class DexAccountAddForm(forms.ModelForm):
 class DexAccountChangeForm(forms.ModelForm):
     """Only the pairs and the slippage limit change, through dex_account_update during validation."""
 
-    pairs = PairsField(help_text="Comma-separated BASE/QUOTE symbols or mints: SOL/USDC, JUP/USDC.")
+    pairs = CommaListField(help_text="Comma-separated BASE/QUOTE symbols or mints: SOL/USDC, JUP/USDC.")
     user = None  # set by the admin for the request
 
     class Meta:
@@ -396,40 +399,14 @@ class DexAccountAdmin(OrganizationScopedAdmin):
 
 
 # -- snipers ----------------------------------------------------------------------------------------
-SNIPER_ADD_FIELDS = [
-    "account",
-    "name",
-    "source_url",
-    "live",
-    "quote_token",
-    "min_liquidity_usd",
-    "blacklist",
-    "refuse_mint_authority",
-    "refuse_freeze_authority",
-    "max_top_holders_pct",
-    "risk_pct",
-    "max_position_quote",
-    "max_open",
-    "take_profit_pct",
-    "stop_loss_pct",
-]
-
-
-class BlacklistField(forms.CharField):
-    """Mints, symbols or creators typed comma-separated."""
-
-    def prepare_value(self, value):
-        return ", ".join(str(p) for p in value) if isinstance(value, list | tuple) else value
-
-    def to_python(self, value):
-        return _comma_list(super().to_python(value))
+SNIPER_ADD_FIELDS = ["account", "name", "source_url", "live", *(name for name in SNIPER_RULES if name != "enabled")]
 
 
 class SniperAddForm(forms.ModelForm):
     """Adding a sniper creates it through dex.sniper.sniper_create during validation (paper unless
     live is ticked, which needs the admin role and a live DEX account)."""
 
-    blacklist = BlacklistField(required=False, help_text="Comma-separated mints, symbols or creators never bought.")
+    blacklist = CommaListField(required=False, help_text="Comma-separated mints, symbols or creators never bought.")
     source_url = forms.URLField(assume_scheme="https", help_text="The JSON feed of new tokens (docs/dex.md).")
     user = None
 
@@ -443,7 +420,7 @@ class SniperAddForm(forms.ModelForm):
         data = super().clean()
         if self.errors or not data.get("account"):
             return data
-        rules = {k: data[k] for k in SNIPER_ADD_FIELDS if k not in ("account", "name", "source_url", "live")}
+        rules = {k: data[k] for k in SNIPER_ADD_FIELDS if k in SNIPER_RULES}
         try:
             self.sniper = sniper_create(
                 organization=data["account"].organization,

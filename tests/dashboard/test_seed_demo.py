@@ -25,7 +25,10 @@ def test_it_seeds_an_owner_a_viewer_a_paper_account_and_every_strategy(capsys):
     roles = dict(Membership.objects.filter(organization=org).values_list("user__username", "role"))
     assert roles == {"owner": "owner", "viewer": "viewer"}
     assert ExchangeAccount.objects.filter(organization=org, exchange="paper").count() == 3
-    assert set(Bot.objects.filter(organization=org).values_list("strategy", flat=True)) == {s.key for s in all_specs()}
+    # Every strategy but the one that trades a DEX: its second account needs a running Gateway,
+    # which the demo does not have (docs/dex.md tells how to add one).
+    seeded = set(Bot.objects.filter(organization=org).values_list("strategy", flat=True))
+    assert seeded == {s.key for s in all_specs()} - {"cex_dex_arbitrage"}
     for bot in Bot.objects.filter(organization=org):
         bot.full_clean()  # params are valid for their strategy
     assert "owner / owner-demo" in capsys.readouterr().out
