@@ -39,6 +39,7 @@ from telegram.ext import (
 from chatops import commands
 from chatops.commands import Reply, split_text
 from chatops.services import CODE_PATTERN, link_claim, link_for_chat, link_remove, link_touch
+from chatops.transport import AiohttpRequest
 from core.errors import ApplicationError
 from core.events import EventSource
 
@@ -76,16 +77,32 @@ class OrmPool:
     """The threads the handlers reach the database from. Each call starts like a Django request
     (a connection past CONN_MAX_AGE or broken is dropped); `close()` closes every thread's
     connection, which a thread can only do for itself, so it sends one blocking task to each
-    thread at once."""
+    thread at once.
 
-    def __init__(self, size: int) -> None:
+    A request's health check (CONN_HEALTH_CHECKS: a `SELECT 1` before the first query) is a
+    round trip to PostgreSQL per command. It is made when the thread's connection has been idle
+    HEALTH_CHECK_IDLE seconds or more; a connection that answered a moment ago is taken as
+    sound, and one that failed is still checked (Django does so after any database error)."""
+
+    HEALTH_CHECK_IDLE = 5.0
+
+    def __init__(self, size: int, *, health_check_idle: float = HEALTH_CHECK_IDLE) -> None:
         self.size = size
+        self.health_check_idle = health_check_idle
         self.executor = ThreadPoolExecutor(size, thread_name_prefix="telegram-orm")
+        self.local = threading.local()
 
-    @staticmethod
-    def _call(fn, *args):
+    def _call(self, fn, *args):
         close_old_connections()  # as at the start of a request: drop a connection past its age or broken
-        return fn(*args)
+        now = time.monotonic()
+        if now - getattr(self.local, "last", float("-inf")) < self.health_check_idle:
+            for connection in connections.all(initialized_only=True):
+                if connection.connection is not None and not connection.errors_occurred:
+                    connection.health_check_done = True
+        try:
+            return fn(*args)
+        finally:
+            self.local.last = time.monotonic()
 
     async def run(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self.executor, functools.partial(self._call, fn, *args))
@@ -379,15 +396,16 @@ def build_application(
     if not token:
         raise ApplicationError("Set TELEGRAM_BOT_TOKEN to run the Telegram bot.", field="TELEGRAM_BOT_TOKEN")
     base = base_url or f"{settings.TELEGRAM_API_BASE_URL.rstrip('/')}/bot"
+    connections_ = int(getattr(settings, "TELEGRAM_HTTP_CONNECTIONS", 16))
     builder: ApplicationBuilder = (
         Application.builder()
         .token(token)
         .base_url(base)
         .concurrent_updates(True)
-        # httpx's pool scans every connection for each request: a few connections, reused, serve a
-        # burst of replies faster than one per reply.
-        .connection_pool_size(int(getattr(settings, "TELEGRAM_HTTP_CONNECTIONS", 16)))
-        .pool_timeout(10)
+        # A few kept-alive connections, reused, serve a burst of replies faster than one per reply;
+        # getUpdates has one of its own.
+        .request(AiohttpRequest(connections=connections_, pool_timeout=10))
+        .get_updates_request(AiohttpRequest(connections=1))
         .post_shutdown(_on_shutdown)
     )
     return add_handlers(builder.build(), per_minute=per_minute)

@@ -63,7 +63,12 @@ def _membership(link: TelegramLink) -> Membership | None:
     """The member's membership in the selected organization (the first by name when none is
     selected or the member left it)."""
     memberships = Membership.objects.filter(user_id=link.user_id).select_related("organization")
-    chosen = memberships.filter(organization_id=link.organization_id).first() if link.organization_id else None
+    if not link.organization_id:
+        chosen = None
+    elif link.organization_id == getattr(link, "selected_membership_for", None):
+        chosen = link.selected_membership  # read with the link (chatops.services.link_for_chat)
+    else:
+        chosen = memberships.filter(organization_id=link.organization_id).first()
     if chosen is None:
         chosen = memberships.order_by("organization__name").first()
         new_id = chosen.organization_id if chosen else None

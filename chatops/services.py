@@ -13,6 +13,7 @@ import secrets
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F, FilteredRelation, Q
 from django.utils import timezone
 
 from chatops.models import TelegramLink, TelegramLinkCode
@@ -126,8 +127,25 @@ def link_remove(*, link: TelegramLink, source: str = EventSource.DASHBOARD) -> N
 
 
 def link_for_chat(chat_id: int) -> TelegramLink | None:
-    """The link of a chat, with its user and selected organization; None for an unknown chat."""
-    return TelegramLink.objects.select_related("user", "organization").filter(chat_id=chat_id).first()
+    """The link of a chat, with its user, selected organization and the member's membership in
+    it (`selected_membership`, None when they left it), in one query; None for an unknown chat."""
+    link = (
+        TelegramLink.objects.annotate(
+            selected_membership=FilteredRelation(
+                "user__memberships", condition=Q(user__memberships__organization_id=F("organization_id"))
+            )
+        )
+        .select_related("user", "organization", "selected_membership")
+        .filter(chat_id=chat_id)
+        .first()
+    )
+    if link is not None:
+        membership = getattr(link, "selected_membership", None)  # absent when there is none
+        if membership is not None:
+            membership.organization, membership.user = link.organization, link.user
+        link.selected_membership = membership
+        link.selected_membership_for = link.organization_id  # what it was read for
+    return link
 
 
 def link_touch(link: TelegramLink, *, now: dt.datetime | None = None) -> None:
