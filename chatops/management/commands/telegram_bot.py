@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import threading
 
+import uvloop
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from chatops.bot import ALLOWED_UPDATES, build_application, webhook_set
+from chatops.shards import ApiRefused, ShardedPoller
 
 logger = logging.getLogger(__name__)
 SECRET_CHARACTERS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
@@ -26,8 +29,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--poll-timeout", type=int, default=30, help="getUpdates long-poll seconds.")
         parser.add_argument("--once", action="store_true", help="Webhook mode: register the webhook and exit.")
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=None,
+            help="Polling: processes handling the updates (default TELEGRAM_WORKERS; 1 is this process alone).",
+        )
 
-    def handle(self, *args, poll_timeout: int, once: bool, **options) -> None:
+    def handle(self, *args, poll_timeout: int, once: bool, workers: int | None, **options) -> None:
         # Off, the process idles rather than exits: under honcho (`make run`) one process ending
         # stops them all.
         if not settings.TELEGRAM_BOT_TOKEN:
@@ -40,10 +49,32 @@ class Command(BaseCommand):
             threading.Event().wait()
         if settings.TELEGRAM_MODE != "polling":
             raise CommandError(f"TELEGRAM_MODE is {settings.TELEGRAM_MODE!r}: it is polling or webhook.")
+        workers = settings.TELEGRAM_WORKERS if workers is None else workers
+        if workers < 1:
+            raise CommandError(f"--workers is {workers}: at least 1.")
+        if workers > 1:
+            self._run_sharded(workers, poll_timeout)
+            return
         app = build_application()
         logger.info("Telegram bot polling.")
         # start_polling drops a webhook left from webhook mode first (Telegram refuses getUpdates while one is set).
+        asyncio.set_event_loop(uvloop.new_event_loop())
         app.run_polling(timeout=poll_timeout, allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False)
+
+    def _run_sharded(self, workers: int, poll_timeout: int) -> None:
+        poller = ShardedPoller(workers=workers, poll_timeout=poll_timeout)
+
+        def interrupt(signum, frame):  # SIGTERM (honcho, systemd) stops as Ctrl-C does: in order
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, interrupt)
+        logger.info("Telegram bot polling, %s worker processes.", workers)
+        try:
+            poller.run()
+        except KeyboardInterrupt:
+            pass
+        except ApiRefused as exc:
+            raise CommandError(f"The Bot API refused the bot: {exc}") from None
 
     def _register_webhook(self) -> None:
         url, secret = settings.TELEGRAM_WEBHOOK_URL, settings.TELEGRAM_WEBHOOK_SECRET
