@@ -8,6 +8,7 @@ import pytest
 from django.db import connection, connections
 from django.db.backends.postgresql.base import DatabaseWrapper
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from chatops.bot import OrmPool
 from chatops.commands import status_command
@@ -49,6 +50,29 @@ def test_the_link_and_the_role_come_in_one_query_and_are_never_stale(member, org
     assert link.selected_membership is None
     assert status_command(link).text.startswith(f"{org_b.name} (you: owner)")
     assert TelegramLink.objects.get(pk=link.pk).organization == org_b
+
+
+def fields(instance) -> dict:
+    return {f.attname: getattr(instance, f.attname) for f in type(instance)._meta.concrete_fields}
+
+
+@pytest.mark.django_db
+def test_the_link_read_in_sql_is_what_the_orm_reads(member, org_a):
+    user = member(Role.TRADER)
+    link = linked(user)
+    TelegramLink.objects.filter(pk=link.pk).update(organization=org_a, last_command_at=timezone.now())
+    read = link_for_chat(CHAT)
+    orm = TelegramLink.objects.select_related("user", "organization").get(chat_id=CHAT)
+    assert fields(read) == fields(orm) and read.last_command_at.tzinfo is not None
+    assert fields(read.user) == fields(orm.user) and fields(read.organization) == fields(orm.organization)
+    assert fields(read.selected_membership) == fields(Membership.objects.get(user=user, organization=org_a))
+    read.username = "renamed"
+    read.save(update_fields=["username"])  # a saveable instance, as the ORM makes it
+    assert TelegramLink.objects.get(pk=link.pk).username == "renamed"
+
+    TelegramLink.objects.filter(pk=link.pk).update(organization=None)
+    read = link_for_chat(CHAT)
+    assert (read.organization, read.selected_membership, read.user) == (None, None, user)
 
 
 @pytest.mark.django_db(transaction=True)
