@@ -1,13 +1,16 @@
 """Telegram command round trip: 100 linked chats sending commands at once.
 
-The real bot (python-telegram-bot 22, `chatops.bot.build_application`, long polling) runs on its
-own event loop against the loopback Bot API server of the tests (tests/chatops/botapi.py), which
-runs in a process of its own, as Telegram's servers are not in ours. Database connections are
-persistent as in production (DATABASE_CONN_MAX_AGE 60). A fresh bench database is seeded with
-one organization: BENCH_TG_CHATS (100) members with linked chats, 40 bots, an open position per
-bot, 200 open orders, 400 closed round trips over 30 days, a paper account with balances and 20
-valid signals. The commands rotate over /status, /bots, /bot <name>, /positions, /orders,
-/profit 7, /daily 7, /balance, /signals and /help (BENCH_TG_ONLY=/help sends that one only).
+The real bot (python-telegram-bot 22) runs as `manage.py telegram_bot` runs it, long polling the
+loopback Bot API server of the tests (tests/chatops/botapi.py), which runs in a process of its
+own, as Telegram's servers are not in ours: the poller and BENCH_TG_WORKERS worker processes
+(chatops.shards; default one per core, at least 2), each the usual Application with
+TELEGRAM_DB_THREADS database threads (BENCH_TG_THREADS, default the setting's). Database
+connections are persistent as in production (DATABASE_CONN_MAX_AGE 60). A fresh bench database
+is seeded with one organization: BENCH_TG_CHATS (100) members with linked chats, 40 bots, an
+open position per bot, 200 open orders, 400 closed round trips over 30 days, a paper account with
+balances and 20 valid signals. The commands rotate over /status, /bots, /bot <name>, /positions,
+/orders, /profit 7, /daily 7, /balance, /signals and /help (BENCH_TG_ONLY=/help sends that one
+only).
 
 A round trip runs from the update being queued at the server to the reply's sendMessage reaching
 it, both timed in the server's process. Two loads:
@@ -16,13 +19,13 @@ it, both timed in the server's process. Two loads:
   BENCH_TG_PACED_GAP (3) seconds on average (exponential), for BENCH_TG_PACED_SECONDS (30):
   about 33 commands a second from 100 people working the bot together.
 - burst: every chat sends one command at the very same instant (the server queues 100 updates
-  and the bot's next getUpdates takes them all); BENCH_TG_ROUNDS (20) such rounds after 2
+  and the poller's next getUpdates takes them all); BENCH_TG_ROUNDS (20) such rounds after 2
   warm-up rounds, each once every chat has its answer. This measures throughput: the last of
   100 simultaneous answers waits for the 99 before it, so its p99 is about 100 times the bot's
-  CPU cost of a command (`bot_cpu_ms_per_command`, the bot process's CPU time over the rounds).
+  CPU cost of a command (`bot_cpu_ms_per_command`: the CPU time of the poller and the workers
+  over the rounds) divided by the cores the workers get.
 
-Side by side, both loads with one database thread (TELEGRAM_DB_THREADS=1: every chat's query
-waits for the one before, as with asgiref's default thread-sensitive `sync_to_async`).
+Side by side (`one_process`), both loads on the bot in one process (TELEGRAM_WORKERS=1).
 
 Figures per load: p50/p95/p99/max round trip in ms, commands/s and `meets_target` (p99 <= 200
 ms, the issue's target); for the burst also the p99 of each command. The per-chat rate limit is
@@ -358,8 +361,9 @@ def run_load(workers: int, threads: int) -> dict:
 
 def main() -> None:
     seed()
-    ours = run_load(WORKERS, int(os.environ.get("BENCH_TG_THREADS", "1")))
-    single = run_load(1, int(os.environ.get("BENCH_TG_SINGLE_THREADS", "8")))
+    threads = int(os.environ.get("BENCH_TG_THREADS", str(settings.TELEGRAM_DB_THREADS)))
+    ours = run_load(WORKERS, threads)
+    single = run_load(1, threads)
     print(
         json.dumps(
             {

@@ -2,8 +2,8 @@
 
 Only private chats are served. A chat that is not linked gets one polite refusal (how to link)
 and nothing else; `/start <code>` links it (chatops.services.link_claim) and `/unlink` unlinks it.
-Handlers run on the bot's event loop and reach the ORM through `orm()`: a small pool of threads
-(TELEGRAM_DB_THREADS), so many chats are served at once instead of one after another.
+Handlers run on the bot's event loop and reach the ORM through `orm()`, on a database thread
+(TELEGRAM_DB_THREADS), or on one of TELEGRAM_IO_THREADS when the command may wait on an exchange.
 
 `build_application()` makes the Application from settings (token, Bot API base URL); the
 `telegram_bot` management command runs it with long polling, or registers the webhook that
@@ -119,19 +119,26 @@ class OrmPool:
         self.executor.shutdown(wait=True)
 
 
-_pool: OrmPool | None = None
+# Two pools: commands that only read the database run on TELEGRAM_DB_THREADS (1: a command is
+# CPU under one interpreter lock, and a second thread only adds lock hand-offs; the bench measured
+# a burst's p99 twice as long with 2), and what waits on an exchange (/balance, a confirmed action)
+# on TELEGRAM_IO_THREADS, so an exchange taking seconds holds none of the other chats.
+_pools: dict[str, OrmPool] = {}
 _pool_lock = threading.Lock()
+POOL_SIZES = {"db": ("TELEGRAM_DB_THREADS", 1), "io": ("TELEGRAM_IO_THREADS", 8)}
 
 
-def orm(fn):
-    """`await orm(fn)(*args)`: `fn(*args)` on a database thread."""
+def orm(fn, *, outside: bool = False):
+    """`await orm(fn)(*args)`: `fn(*args)` on a database thread; `outside=True` when it may wait
+    on an exchange."""
+    name = "io" if outside else "db"
 
     async def call(*args):
-        global _pool
         with _pool_lock:
-            if _pool is None:
-                _pool = OrmPool(int(getattr(settings, "TELEGRAM_DB_THREADS", 8)))
-            pool = _pool
+            if name not in _pools:
+                setting, default = POOL_SIZES[name]
+                _pools[name] = OrmPool(max(1, int(getattr(settings, setting, default))))
+            pool = _pools[name]
         return await pool.run(fn, *args)
 
     return call
@@ -139,10 +146,10 @@ def orm(fn):
 
 def orm_close() -> None:
     """Close the database threads and their connections (the bot shutting down)."""
-    global _pool
     with _pool_lock:
-        pool, _pool = _pool, None
-    if pool is not None:
+        pools = list(_pools.values())
+        _pools.clear()
+    for pool in pools:
         pool.close()
 
 
@@ -202,14 +209,15 @@ async def _send(update: Update, reply: Reply) -> None:
         await update.effective_message.reply_text(piece, reply_markup=_markup(reply) if last else None)
 
 
-def linked(run):
+def linked(run, *, outside: bool = False):
     """A command for linked chats: `run(link, args)` (sync, in a thread) returns the Reply; a
-    refusal (ApplicationError) is answered with its message; an unknown chat gets NOT_LINKED."""
+    refusal (ApplicationError) is answered with its message; an unknown chat gets NOT_LINKED.
+    `outside`: it may wait on an exchange."""
 
     async def handler(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if not await _private(update):
             return
-        reply = await orm(_run_linked)(update.effective_chat.id, run, list(context.args or []))
+        reply = await orm(_run_linked, outside=outside)(update.effective_chat.id, run, list(context.args or []))
         await _send(update, reply)
 
     return handler
@@ -225,6 +233,20 @@ def _run_linked(chat_id: int, run, args: list[str]) -> Reply:
         return run(link, args)
     except ApplicationError as exc:
         return Reply(exc.message)
+
+
+async def balance(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/balance: the accounts from the database, then each live account's balances from its
+    exchange on the outside threads (a slow exchange holds no other chat)."""
+    if not await _private(update):
+        return
+    accounts = await orm(_run_linked)(update.effective_chat.id, lambda link, args: commands.balance_accounts(link), [])
+    if isinstance(accounts, Reply):  # not linked, or refused
+        await _send(update, accounts)
+        return
+    fetch = orm(commands.balance_fetch, outside=True)
+    live = {account.pk: await fetch(account) for account in accounts if commands.balance_is_live(account)}
+    await _send(update, commands.balance_text(accounts, live))
 
 
 def _page(args: list[str]) -> int:
@@ -245,7 +267,9 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     (chatops.commands.confirm); the query is always answered so the button stops spinning."""
     query = update.callback_query
     chat_id = query.message.chat.id if query.message else None
-    reply = await orm(_button_reply)(chat_id, query.data or "")
+    # A confirmed action (or one under an alert) may reach an exchange.
+    outside = (query.data or "").startswith(("do:", "ab:"))
+    reply = await orm(_button_reply, outside=outside)(chat_id, query.data or "")
     if reply is None:
         await query.answer(NOT_LINKED[:200], show_alert=True)
         return
@@ -379,7 +403,7 @@ def add_handlers(app: Application, *, per_minute: int | None = None) -> Applicat
     app.add_handler(CommandHandler("close", linked(lambda link, args: commands.ask_close(link, " ".join(args)))))
     app.add_handler(CommandHandler("profit", linked(lambda link, args: commands.profit_command(link, " ".join(args)))))
     app.add_handler(CommandHandler("daily", linked(lambda link, args: commands.daily_command(link, " ".join(args)))))
-    app.add_handler(CommandHandler("balance", linked(lambda link, args: commands.balance_command(link))))
+    app.add_handler(CommandHandler("balance", balance))
     app.add_handler(CommandHandler("stop", linked(lambda link, args: commands.ask(link, "stop", " ".join(args)))))
     app.add_handler(CommandHandler("stopall", linked(lambda link, args: commands.ask_org(link, "stopall"))))
     app.add_handler(CommandHandler("kill", linked(lambda link, args: commands.ask_org(link, "kill"))))

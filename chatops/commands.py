@@ -346,9 +346,36 @@ def daily_command(link: TelegramLink, arg: str = "") -> Reply:
 def balance_command(link: TelegramLink) -> Reply:
     """Each exchange account's balances: a live account's as the exchange reports them now, a
     paper account's from its ledger. An account that cannot be read says why; the others are
-    still shown."""
+    still shown. (The bot runs the three steps apart, the exchange's on threads of their own.)"""
+    accounts = balance_accounts(link)
+    return balance_text(accounts, {a.pk: balance_fetch(a) for a in accounts if balance_is_live(a)})
+
+
+def balance_accounts(link: TelegramLink) -> list[ExchangeAccount]:
+    """The organization's exchange accounts, with their paper balances."""
     _need_membership(link)
-    accounts = list(ExchangeAccount.objects.for_organization(link.organization_id).order_by("label"))
+    return list(
+        ExchangeAccount.objects.for_organization(link.organization_id)
+        .order_by("label")
+        .prefetch_related("paper_balances")
+    )
+
+
+def balance_is_live(account: ExchangeAccount) -> bool:
+    """Its balances come from the exchange (not a paper ledger, not paused)."""
+    return not account.is_paper and account.status != "paused"
+
+
+def balance_fetch(account: ExchangeAccount) -> list[Balance] | str:
+    """A live account's balances as the exchange reports them now, or why they could not be read."""
+    try:
+        return list(Gateway(account).balances().values())
+    except ExchangeError as exc:
+        return f"{type(exc).__name__}: {str(exc)[:200]}"
+
+
+def balance_text(accounts: list[ExchangeAccount], live: dict[int, list[Balance] | str]) -> Reply:
+    """The balances reply, from `balance_accounts` and each live account's `balance_fetch`."""
     if not accounts:
         return Reply("No exchange account in this organization.")
     blocks = []
@@ -360,10 +387,9 @@ def balance_command(link: TelegramLink) -> Reply:
             blocks.append(f"{head}: paused \u2014 {account.status_reason or 'credentials refused'}")
             continue
         else:
-            try:
-                held = list(Gateway(account).balances().values())
-            except ExchangeError as exc:
-                blocks.append(f"{head}: could not be read ({type(exc).__name__}: {str(exc)[:200]})")
+            held = live[account.pk]
+            if isinstance(held, str):
+                blocks.append(f"{head}: could not be read ({held})")
                 continue
         held = sorted((b for b in held if b.total), key=lambda b: b.total, reverse=True)
         if not held:

@@ -327,7 +327,8 @@ TELEGRAM_MODE = env.str("TELEGRAM_MODE", default="polling")
 TELEGRAM_WEBHOOK_SECRET = env.str("TELEGRAM_WEBHOOK_SECRET", default="")
 TELEGRAM_WEBHOOK_URL = env.str("TELEGRAM_WEBHOOK_URL", default="")  # public https URL of /telegram/webhook/
 TELEGRAM_WORKERS = env.int("TELEGRAM_WORKERS", default=1)  # polling: processes handling updates (chatops.shards)
-TELEGRAM_DB_THREADS = env.int("TELEGRAM_DB_THREADS", default=8)  # the bot's database threads (per worker)
+TELEGRAM_DB_THREADS = env.int("TELEGRAM_DB_THREADS", default=1)  # per worker: commands reading the database
+TELEGRAM_IO_THREADS = env.int("TELEGRAM_IO_THREADS", default=8)  # per worker: commands waiting on an exchange
 TELEGRAM_HTTP_CONNECTIONS = env.int("TELEGRAM_HTTP_CONNECTIONS", default=16)  # to the Bot API
 TELEGRAM_API_BASE_URL = env.str("TELEGRAM_API_BASE_URL", default="https://api.telegram.org")
 TELEGRAM_LINK_CODE_MINUTES = env.int("TELEGRAM_LINK_CODE_MINUTES", default=15)
