@@ -15,7 +15,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Count, F, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, F, OuterRef, Q, Subquery, Sum, Window
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -94,7 +94,7 @@ def find_bot(link: TelegramLink, ref: str) -> Bot:
     ref = (ref or "").strip()
     if not ref:
         raise ApplicationError("Name the bot: its name or id (/bots lists them).")
-    bots = _bots(link).select_related("exchange_account")
+    bots = _bots(link)
     bot = bots.filter(pk=int(ref)).first() if ref.isdigit() else None
     bot = bot or bots.filter(name__iexact=ref).first()
     if bot is None:
@@ -147,15 +147,19 @@ def status_command(link: TelegramLink) -> Reply:
 
 
 def paged(title: str, rows, page: int, verb: str, line, button=None, *, empty: str) -> Reply:
-    """One page (PAGE rows) of `rows` (a queryset: counted, and only the page is fetched) under
-    `title`, each row written by `line(row)` and, with `button`, given the button `button(row)`
-    (label, data); Previous / Next buttons carry `<verb>:<page>`. No rows: the `empty` text."""
-    total = rows.count()
+    """One page (PAGE rows) of `rows` (a queryset; only the page is fetched, with the number of
+    all rows beside it in the same query) under `title`, each row written by `line(row)` and, with
+    `button`, given the button `button(row)` (label, data); Previous / Next buttons carry
+    `<verb>:<page>`. No rows: the `empty` text."""
+    page = max(page, 1)
+    shown, total = _page_rows(rows, page)
+    if not shown and page > 1:  # past the end (the list shrank since its buttons were sent)
+        total = rows.count()
+        page = max(1, (total + PAGE - 1) // PAGE)
+        shown, total = _page_rows(rows, page)
     if not total:
         return Reply(empty)
     pages = max(1, (total + PAGE - 1) // PAGE)
-    page = min(max(page, 1), pages)
-    shown = list(rows[(page - 1) * PAGE : page * PAGE])
     buttons = [[button(row)] for row in shown] if button else []
     nav = []
     if page > 1:
@@ -166,6 +170,17 @@ def paged(title: str, rows, page: int, verb: str, line, button=None, *, empty: s
         buttons.append(nav)
     heading = f"{title}, page {page} of {pages}:" if pages > 1 else f"{title}:"
     return Reply(heading + "\n" + "\n".join(line(row) for row in shown), buttons)
+
+
+def _page_rows(rows, page: int) -> tuple[list, int]:
+    """The rows of page `page` and the number of all rows, in one query: COUNT(*) OVER () is
+    counted before LIMIT applies. A values_list row gets the count last, and loses it here."""
+    fetched = list(rows.annotate(paged_total=Window(Count("*")))[(page - 1) * PAGE : page * PAGE])
+    if not fetched:
+        return [], 0
+    if isinstance(fetched[0], tuple):
+        return [row[:-1] for row in fetched], fetched[0][-1]
+    return fetched, fetched[0].paged_total
 
 
 def bots_command(link: TelegramLink, page: int = 1) -> Reply:
@@ -182,12 +197,14 @@ def bots_command(link: TelegramLink, page: int = 1) -> Reply:
 def bot_command(link: TelegramLink, ref: str) -> Reply:
     _need_membership(link)
     bot = find_bot(link, ref)
-    position = bot.positions.filter(closed_at__isnull=True).first()
+    position = bot.positions.filter(closed_at__isnull=True).only("bot_id", "quantity", "average_entry_price").first()
     lines = [
         f"#{bot.pk} {bot.name}: {bot.status}",
         f"{bot.strategy} on {bot.symbol} ({bot.market_type}, {bot.mode}, {bot.get_execution_display().lower()})",
-        f"Capital {bot.capital}",
-        f"Position {position.quantity} @ {position.average_entry_price}" if position else "No open position",
+        f"Capital {money(bot.capital)}",
+        f"Position {qty(position.quantity)} @ {money(position.average_entry_price, 4)}"
+        if position
+        else "No open position",
     ]
     if bot.last_tick_at:
         lines.append(f"Last tick {bot.last_tick_at:%Y-%m-%d %H:%M:%S} UTC")
@@ -226,7 +243,9 @@ def positions_command(link: TelegramLink, page: int = 1) -> Reply:
     """Open positions: size, entry, unrealized PnL and liquidation price where known, each with a
     Close button (which asks first)."""
     _need_membership(link)
-    positions = _open_positions(link)
+    positions = _open_positions(link).only(
+        "symbol", "quantity", "average_entry_price", "unrealized_pnl", "liquidation_price", "bot__name"
+    )
 
     def line(p: Position) -> str:
         side = "long" if p.quantity > 0 else "short"
@@ -251,6 +270,7 @@ def orders_command(link: TelegramLink, page: int = 1) -> Reply:
         Order.objects.for_organization(link.organization_id)
         .filter(status__in=OPEN_ORDER_STATUSES)
         .select_related("bot")
+        .only("side", "amount", "symbol", "price", "status", "filled", "bot__name")
         .order_by("-created_at", "-pk")
     )
 
@@ -283,10 +303,18 @@ def profit_command(link: TelegramLink, arg: str = "") -> Reply:
     closed = Position.objects.for_organization(link.organization_id).filter(closed_at__isnull=False)
     if days:
         closed = closed.filter(closed_at__gte=timezone.now() - dt.timedelta(days=days))
-    totals = closed.annotate(trip_net=NET).aggregate(
-        net=Sum("trip_net"), trips=Count("id"), wins=Count("id", filter=Q(trip_net__gt=0)), fees=Sum("fees_paid")
+    # By bot, best first; the totals are the bots' sums (one query for both).
+    by_bot = list(
+        closed.values("bot__name")
+        .annotate(
+            net=Sum(NET),
+            trips=Count("id"),
+            wins=Count("id", filter=Q(realized_pnl__gt=F("fees_paid") - F("funding"))),
+            fees=Sum("fees_paid"),
+        )
+        .order_by("-net")
+        .values_list("bot__name", "net", "trips", "wins", "fees")
     )
-    by_bot = list(closed.values("bot__name").annotate(net=Sum(NET)).order_by("-net").values_list("bot__name", "net"))
     unrealized = _open_positions(link).aggregate(u=Sum("unrealized_pnl"), n=Count("id"))
     latest = MetricSnapshot.objects.filter(bot=OuterRef("pk")).order_by("-ts")
     marks = [
@@ -297,12 +325,12 @@ def profit_command(link: TelegramLink, arg: str = "") -> Reply:
         if equity is not None
     ]
     span = f"the last {days} days" if days else "all time"
-    trips = totals["trips"]
+    trips = sum(row[2] for row in by_bot)
     lines = [f"Profit of {membership.organization.name}, {span}:"]
     if trips:
+        net, wins, fees = (sum(row[i] for row in by_bot) for i in (1, 3, 4))
         lines.append(
-            f"Closed: {trips} round trips, net {signed(totals['net'])} (fees {money(totals['fees'])}), "
-            f"{totals['wins']} won ({100 * totals['wins'] // trips}%)"
+            f"Closed: {trips} round trips, net {signed(net)} (fees {money(fees)}), {wins} won ({100 * wins // trips}%)"
         )
         lines.append(f"Best bot: {by_bot[0][0]} {signed(by_bot[0][1])}")
         if len(by_bot) > 1:
@@ -409,6 +437,7 @@ def signals_command(link: TelegramLink, page: int = 1) -> Reply:
         Signal.objects.for_organization(link.organization_id)
         .filter(valid_until__gt=timezone.now())
         .select_related("source")
+        .only("symbol", "timeframe", "side", "kind", "confidence", "created_at", "source__name")
         .order_by("-created_at", "-pk")
     )
 

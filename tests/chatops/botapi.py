@@ -46,6 +46,10 @@ class BotApiServer:
         self.token = token
         self.updates: list[dict[str, Any]] = []
         self.sent: list[Sent] = []
+        # The same messages by chat and by id: a wait or an edit looks at one chat's or one
+        # message's, not at every message sent so far (a bench sends thousands).
+        self._sent_by_chat: dict[int, list[Sent]] = {}
+        self._message_ids_sent: set[int] = set()
         self.answered: list[dict[str, Any]] = []
         self.webhook: dict[str, Any] = {}
         self.deliveries: list[tuple[int, int]] = []  # (update_id, HTTP status) of each webhook post
@@ -203,7 +207,7 @@ class BotApiServer:
         deadline = time.monotonic() + timeout
         with self.cond:
             while True:
-                got = [s for s in self.sent if s.chat_id == chat_id]
+                got = list(self._sent_by_chat.get(chat_id, ()))
                 if len(got) >= count:
                     return got
                 left = deadline - time.monotonic()
@@ -281,6 +285,8 @@ class BotApiServer:
         sent = Sent(method, chat_id, message_id or next(self._message_ids), text, fields.get("reply_markup"))
         with self.cond:
             self.sent.append(sent)
+            self._sent_by_chat.setdefault(chat_id, []).append(sent)
+            self._message_ids_sent.add(sent.message_id)
             self.cond.notify_all()
         result = {
             "message_id": sent.message_id,
@@ -298,7 +304,7 @@ class BotApiServer:
 
     def api_edit_message_text(self, fields):
         message_id = int(fields.get("message_id") or 0)
-        if not any(s.message_id == message_id for s in self.sent):
+        if message_id not in self._message_ids_sent:
             return self.bad("message to edit not found")
         return self._message("editMessageText", fields, message_id)
 
