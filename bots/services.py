@@ -216,24 +216,32 @@ def bots_stop_for_kill_switch(*, organization, source: str = EventSource.SYSTEM)
     return stopped
 
 
+def _closing_intent(position: Position, bot: Bot, *, key: str, tag: str):
+    """A market order for the position's whole quantity on the other side, reduce-only on
+    perpetuals: what takes the position off."""
+    from bots.orders import PlacementIntent
+
+    return PlacementIntent(
+        symbol=position.symbol,
+        side="sell" if position.quantity > 0 else "buy",
+        type="market",
+        amount=abs(position.quantity),
+        bot=bot,
+        intent_key=key,
+        tag=tag,
+        reduce_only=bot.market_type == "perp",
+    )
+
+
 def bot_flatten(*, bot: Bot, source: str = EventSource.SYSTEM) -> list:
     """Close the bot's open positions with market orders (reduce-only on perpetuals), even while a
     kill switch is engaged: these orders only take risk off. Each failure is an event; the
     others still go out."""
-    from bots.orders import PlacementIntent, orders_place
+    from bots.orders import orders_place
 
     placed = []
     for position in Position.objects.filter(bot=bot, closed_at__isnull=True).exclude(quantity=0):
-        intent = PlacementIntent(
-            symbol=position.symbol,
-            side="sell" if position.quantity > 0 else "buy",
-            type="market",
-            amount=abs(position.quantity),
-            bot=bot,
-            intent_key=f"flatten:{position.pk}",
-            tag="flatten",
-            reduce_only=bot.market_type == "perp",
-        )
+        intent = _closing_intent(position, bot, key=f"flatten:{position.pk}", tag="flatten")
         try:
             [order] = orders_place(account=bot.exchange_account, intents=[intent], closing=True)
         except (ApplicationError, ExchangeError) as exc:
@@ -266,7 +274,7 @@ def position_close(*, position: Position, user=None, source: str = EventSource.S
     too if its strategy should not open again). Pressing twice places one order: the intent key
     names the position and the quantity. Returns the Order; the position's exit reason is
     `manual` once the fill closes it."""
-    from bots.orders import PlacementIntent, orders_place
+    from bots.orders import orders_place
 
     position = Position.objects.select_related("bot__exchange_account").get(pk=position.pk)
     bot = position.bot
@@ -279,17 +287,7 @@ def position_close(*, position: Position, user=None, source: str = EventSource.S
             "close them.",
             field="position",
         )
-    amount = abs(position.quantity)
-    intent = PlacementIntent(
-        symbol=position.symbol,
-        side="sell" if position.quantity > 0 else "buy",
-        type="market",
-        amount=amount,
-        bot=bot,
-        intent_key=f"close:{position.pk}:{amount}",
-        tag="close",
-        reduce_only=bot.market_type == "perp",
-    )
+    intent = _closing_intent(position, bot, key=f"close:{position.pk}:{abs(position.quantity)}", tag="close")
     Position.objects.filter(pk=position.pk, exit_reason="").update(exit_reason="manual")
     try:
         [order] = orders_place(account=bot.exchange_account, intents=[intent], closing=True)
@@ -312,7 +310,8 @@ def position_close(*, position: Position, user=None, source: str = EventSource.S
         organization_id=bot.organization_id,
         bot=bot,
         kind="position.closed_manually",
-        message=f"{intent.side} {amount} {position.symbol} at market closes the position by hand ({order.status}).",
+        message=f"{intent.side} {intent.amount} {position.symbol} at market closes the position by hand "
+        f"({order.status}).",
         level=EventLevel.WARNING,
         actor=user,
         source=source,
