@@ -4,8 +4,10 @@ certificate key is never read here: each query defers it, so no template can sho
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.core.paginator import Paginator
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
@@ -150,8 +152,10 @@ def dex_sniper(request: HttpRequest, org: OrgContext, pk: int) -> HttpResponse:
     if status in SnipeStatus.values:
         rows = rows.filter(status=status)
     page = Paginator(rows.order_by("-seen_at", "-id"), PAGE_ROWS).get_page(request.GET.get("page"))
-    closed = [t for t in SnipeToken.objects.filter(sniper=sniper, status=SnipeStatus.CLOSED)]
-    realized = sum((t.pnl_quote for t in closed if t.pnl_quote is not None), start=0)
+    # A sale's outcome is its proceeds less its cost (SnipeToken.pnl_quote); one without both is not counted.
+    sold = SnipeToken.objects.filter(sniper=sniper, status=SnipeStatus.CLOSED).aggregate(
+        realized=Sum(F("proceeds_quote") - F("cost_quote")), count=Count("id")
+    )
     return render_page(
         request,
         org,
@@ -162,8 +166,8 @@ def dex_sniper(request: HttpRequest, org: OrgContext, pk: int) -> HttpResponse:
             "status": status,
             "query": f"status={status}" if status else "",
             "statuses": SnipeStatus.choices,
-            "realized": realized,
-            "closed_count": len(closed),
+            "realized": sold["realized"] or Decimal(0),
+            "closed_count": sold["count"],
             "solscan_tx": SOLSCAN_TX,
             "active": "dex",
         },

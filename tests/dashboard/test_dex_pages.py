@@ -261,6 +261,9 @@ def test_dex_accounts_and_snipers_show_with_every_decision(client, alice, org_a,
         amount=Decimal("10000"),
         exit_reason="take_profit",
     )
+    SnipeTokenFactory(
+        sniper=sniper, symbol="LOSER", status="closed", cost_quote=Decimal("2"), proceeds_quote=Decimal("1.5")
+    )
     theirs = SniperFactory(account=DexAccountFactory(connection=GatewayConnectionFactory(organization=org_b)))
     SnipeTokenFactory(sniper=theirs, symbol="THEIRS")
     client.force_login(alice)
@@ -268,7 +271,7 @@ def test_dex_accounts_and_snipers_show_with_every_decision(client, alice, org_a,
     assert sniper.name in page and theirs.name not in page and sniper.account.account.label in page
     detail = client.get(reverse("dashboard:dex_sniper", args=[sniper.pk])).content.decode()
     assert "freeze authority still set (F1)" in detail and "WINNER" in detail and "THEIRS" not in detail
-    assert "0.6 SOL over 1 sale(s)" in detail
+    assert "0.1 SOL over 2 sale(s)" in detail  # +0.6 and -0.5
     only_closed = client.get(reverse("dashboard:dex_sniper", args=[sniper.pk]) + "?status=closed").content.decode()
     assert "WINNER" in only_closed and "RUGGY" not in only_closed
     assert client.get(reverse("dashboard:dex_sniper", args=[theirs.pk])).status_code == 404
